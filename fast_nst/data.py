@@ -1,0 +1,195 @@
+"""Training photos: any folder tree of images, cropped and flipped at random, batch by batch.
+
+Randomness comes from a seed per sample, derived from (run seed, position in the stream), never
+from a worker's global RNG: the stream of batches is the same whatever the number of workers, and
+a resumed run picks it up at its step with nothing else to restore.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .errors import UserError
+from .files import IMAGE_EXTENSIONS, open_image
+
+Sample = tuple[int, int]  # (file index, augmentation seed)
+
+
+def find_images(root: Path) -> list[Path]:
+    """All image files under `root` (recursive, any extension case), sorted for reproducibility."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder of images")
+    files = sorted(
+        Path(d) / f
+        for d, _, names in os.walk(root, followlinks=True)
+        for f in names
+        if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")
+    )
+    if not files:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise UserError(f"{root}: no images found (looked for {exts}, in all subfolders)")
+    return files
+
+
+def random_resized_crop(
+    img: Image.Image, size: int, rng: random.Random, min_area: float = 0.5
+) -> Image.Image:
+    """A random square-ish region of at least `min_area` of the photo, resized to size x size."""
+    w, h = img.size
+    for _ in range(10):
+        area = w * h * rng.uniform(min_area, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < cw <= w and 0 < ch <= h:
+            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            break
+    else:  # extreme aspect ratios: the largest centred square
+        cw = ch = min(w, h)
+        x, y = (w - cw) // 2, (h - ch) // 2
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch))
+
+
+def center_crop(img: Image.Image, size: int) -> Image.Image:
+    side = min(img.size)
+    x, y = (img.width - side) // 2, (img.height - side) // 2
+    return img.resize((size, size), Image.Resampling.BICUBIC, box=(x, y, x + side, y + side))
+
+
+def to_uint8_chw(img: Image.Image) -> Tensor:
+    """uint8 (3, H, W): a quarter of the bytes of float on their way out of the worker."""
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class CropDataset(Dataset[tuple[Tensor, list[str]]]):
+    """Indexed by (file index, seed); yields (uint8 crop, files that failed on the way).
+
+    A file that cannot be decoded is replaced by another one chosen with the same seed, and
+    reported to the training loop, which warns once per file and counts them.
+    """
+
+    def __init__(self, files: list[Path], size: int) -> None:
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, sample: Sample) -> tuple[Tensor, list[str]]:
+        index, seed = sample
+        rng = random.Random(seed)
+        failed: list[str] = []
+        for _ in range(min(len(self.files), 100)):
+            path = self.files[index]
+            try:
+                img = _open_for_crop(path, self.size)
+                break
+            except UserError as e:
+                failed.append(str(e))
+                index = rng.randrange(len(self.files))
+        else:
+            raise UserError(f"gave up: {len(failed)} images in a row could not be read")
+        crop = random_resized_crop(img, self.size, rng)
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return to_uint8_chw(crop), failed
+
+
+def _open_for_crop(path: Path, size: int) -> Image.Image:
+    # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale directly: big photos decode several times
+    # faster, and the crop still has at least twice the pixels it is resized to.
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (2 * size, 2 * size))
+            img.load()
+            return img.convert("RGB")
+    except Exception as e:
+        raise UserError(f"{path}: {type(e).__name__}: {e}") from None
+
+
+class StepSampler(Sampler[list[Sample]]):
+    """Batches of (file index, seed) for steps `start_step`, `start_step + 1`, ... `steps - 1`.
+
+    Epoch e visits the files in a permutation seeded by (seed, e); every sample's augmentation
+    seed is its position in the stream, so step s always sees the same crops.
+    """
+
+    def __init__(self, n_files: int, batch_size: int, seed: int, start_step: int, steps: int):
+        self.n, self.batch, self.seed = n_files, batch_size, seed
+        self.start, self.steps = start_step, steps
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self) -> Iterator[list[Sample]]:
+        perm_epoch, perm = -1, torch.empty(0, dtype=torch.long)
+        for step in range(self.start, self.steps):
+            batch = []
+            for pos in range(step * self.batch, (step + 1) * self.batch):
+                epoch = pos // self.n
+                if epoch != perm_epoch:
+                    g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+                    perm, perm_epoch = torch.randperm(self.n, generator=g), epoch
+                batch.append((int(perm[pos % self.n]), self.seed * 1_000_003 + pos))
+            yield batch
+
+
+def _collate(items: list[tuple[Tensor, list[str]]]) -> tuple[Tensor, list[str]]:
+    return torch.stack([x for x, _ in items]), [f for _, fs in items for f in fs]
+
+
+def make_loader(
+    files: list[Path],
+    size: int,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    steps: int,
+    workers: int,
+    pin_memory: bool,
+) -> DataLoader:
+    """Batches of (uint8 images (B, 3, size, size), messages for unreadable files)."""
+    return DataLoader(
+        CropDataset(files, size),
+        batch_sampler=StepSampler(len(files), batch_size, seed, start_step, steps),
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def preview_split(files: list[Path], count: int, size: int) -> tuple[list[Path], Tensor]:
+    """Hold out `count` readable photos, evenly spaced over the sorted list, for preview grids.
+
+    Returns the remaining training files and the held-out photos as a float (N, 3, size, size)
+    batch: the same images every time for the same folder.
+    """
+    if count <= 0:
+        return files, torch.empty(0, 3, size, size)
+    if len(files) <= count:
+        raise UserError(f"need more than {count} training images to hold {count} out for previews")
+    spaced = [int(k * len(files) / count) for k in range(count)]
+    order = spaced + [i for i in range(len(files)) if i not in set(spaced)]
+    held: set[int] = set()
+    images: list[Tensor] = []
+    for index in order:
+        if len(held) == count:
+            break
+        try:
+            images.append(to_uint8_chw(center_crop(open_image(files[index]), size)))
+            held.add(index)
+        except UserError:
+            continue
+    keep = [f for i, f in enumerate(files) if i not in held]
+    return keep, torch.stack(images).float().div(255) if images else torch.empty(0, 3, size, size)

@@ -1,0 +1,108 @@
+"""Reading and writing the user's files without surprises.
+
+Reads fail with a `UserError` naming the file; writes go to a temporary name in the same folder
+and are renamed into place, so a crash, a full disk or Ctrl-C never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+
+from .errors import UserError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+
+
+def _reason(e: BaseException) -> str:
+    return (getattr(e, "strerror", None) or str(e) or type(e).__name__).rstrip(".")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only if the body succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({_reason(e)})") from None
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({_reason(e)})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def torch_save(obj: object, path: Path) -> None:
+    """torch.save, atomically."""
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch's zip writer reports a full disk as a RuntimeError
+            raise UserError(f"{path}: cannot write ({str(e).splitlines()[0]})") from None
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image, EXIF orientation applied; a `UserError` if it cannot be."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected an image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        raise UserError(f"{path}: cannot read image ({_reason(e)})") from None
+
+
+def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
+    """Scale so the longer side is `size` pixels (None: unchanged)."""
+    if size is None or max(img.size) == size:
+        return img
+    scale = size / max(img.size)
+    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(new, Image.Resampling.LANCZOS)
+
+
+def pil_to_tensor(img: Image.Image) -> Tensor:
+    """PIL image -> (1, 3, H, W) float RGB in [0, 1]."""
+    array = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def tensor_to_pil(t: Tensor) -> Image.Image:
+    """(3, H, W) or (1, 3, H, W) float in [0, 1] -> RGB PIL image."""
+    t = t.detach().squeeze(0).float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return Image.fromarray(t.permute(1, 2, 0).cpu().numpy(), "RGB")
+
+
+def load_image_tensor(path: Path, long_side: int | None = None) -> Tensor:
+    """A file as (1, 3, H, W) RGB in [0, 1], optionally resized to `long_side`."""
+    return pil_to_tensor(resize_long_side(open_image(path), long_side))
+
+
+def save_image(img: Image.Image, path: Path, **save_args: object) -> None:
+    """Save with the format taken from the extension, atomically."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: unknown image extension '{path.suffix}' (use .jpg, .png, .webp ...)")
+    if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=fmt, **save_args)

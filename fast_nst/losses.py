@@ -1,0 +1,164 @@
+"""Perceptual losses of Gatys et al.: Gram-matrix style loss, feature content loss, total variation.
+
+Each term is a relative squared error, so the logged numbers read the same whatever the layer,
+image size or VGG weights: a style loss of 0.5 means the Gram matrices are off by about 70% of
+their own norm, a content loss of 1.0 means the features differ as much as they are large.
+Grams and losses are computed in float32 even under autocast: Gram sums overflow in fp16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .errors import UserError
+from .vgg import VGG19Encoder
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYERS = ("relu4_2",)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrix normalised by C*H*W, in float32: (B, C, H, W) -> (B, C, C)."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    with torch.autocast(f.device.type, enabled=False):
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def relative_sq_error(x: Tensor, target: Tensor) -> Tensor:
+    """||x - target||^2 / ||target||^2 per sample, averaged over the batch (float32)."""
+    x, target = x.float(), target.float()
+    dims = tuple(range(1, x.dim()))
+    err = (x - target).pow(2).sum(dims)
+    return (err / target.pow(2).sum(dims).clamp_min(1e-12)).mean()
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels; discourages high-frequency noise."""
+    image = image.float()
+    dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
+    dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
+    return dh + dw
+
+
+@dataclass
+class LossTerms:
+    """Weighted loss terms of one evaluation; `total` is what gets minimised."""
+
+    total: Tensor
+    style: Tensor
+    content: Tensor
+    tv: Tensor
+
+    def detached(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in vars(self).items()}
+
+
+class StyleLoss(nn.Module):
+    """Distance of an image's Grams to fixed target Grams, one weight per layer.
+
+    Several style images blend by a weighted mean of their Grams, which equals (up to a constant)
+    the weighted sum of the separate losses and costs one comparison instead of many.
+    """
+
+    def __init__(self, targets: Mapping[str, Tensor], layer_weights: Mapping[str, float]) -> None:
+        super().__init__()
+        self.layers = list(targets)
+        self.layer_weights = {n: float(layer_weights[n]) for n in self.layers}
+        for n, g in targets.items():
+            self.register_buffer(f"target_{n}", g.float())
+
+    def target(self, layer: str) -> Tensor:
+        return getattr(self, f"target_{layer}")
+
+    def per_layer(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        out = {}
+        for n in self.layers:
+            g, t = gram_matrix(features[n]), self.target(n)
+            out[n] = relative_sq_error(g, t.expand_as(g))
+        return out
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        per_layer = self.per_layer(features)
+        total = sum(self.layer_weights[n] * v for n, v in per_layer.items())
+        return total / sum(self.layer_weights.values())
+
+
+class ContentLoss(nn.Module):
+    """Relative squared feature error against the content image's features."""
+
+    def __init__(self, layers: Sequence[str]) -> None:
+        super().__init__()
+        self.layers = list(layers)
+
+    def forward(self, features: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
+        return sum(relative_sq_error(features[n], targets[n]) for n in self.layers) / len(self.layers)
+
+
+def parse_layer_weights(spec: str) -> dict[str, float]:
+    """'relu1_1,relu2_1:0.5' -> {'relu1_1': 1.0, 'relu2_1': 0.5}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            out[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise UserError(f"bad layer weight in '{item}' (expected NAME or NAME:WEIGHT)") from None
+        if out[name] < 0:
+            raise UserError(f"layer weight for {name} must not be negative")
+    if not out:
+        raise UserError("no layers given")
+    return out
+
+
+class PerceptualLoss(nn.Module):
+    """Everything a style-transfer objective needs: encoder, style targets, content and TV terms.
+
+    The style targets are computed once, here; per step only the output is encoded (and the
+    content batch, up to the deepest content layer only, by `content_targets`).
+    """
+
+    def __init__(
+        self,
+        encoder: VGG19Encoder,
+        styles: Sequence[Tensor],
+        style_layers: Mapping[str, float],
+        content_layers: Sequence[str],
+        style_weight: float,
+        content_weight: float,
+        tv_weight: float,
+        blend: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        for name, w in (("style", style_weight), ("content", content_weight), ("tv", tv_weight)):
+            if w < 0:
+                raise UserError(f"--{name}-weight must not be negative (got {w})")
+        blend = list(blend) if blend is not None else [1.0] * len(styles)
+        if len(blend) != len(styles) or sum(blend) <= 0 or min(blend) < 0:
+            raise UserError("style blend needs one non-negative weight per style image, not all 0")
+        self.encoder = encoder
+        self.weights = (style_weight, content_weight, tv_weight)
+        with torch.no_grad():
+            grams: dict[str, Tensor] = {n: 0 for n in style_layers}  # type: ignore[misc]
+            for image, w in zip(styles, blend, strict=True):
+                feats = encoder(image, style_layers)
+                for n in style_layers:
+                    grams[n] = grams[n] + gram_matrix(feats[n]).mean(0, keepdim=True) * (w / sum(blend))
+        self.style = StyleLoss(grams, style_layers)
+        self.content = ContentLoss(content_layers)
+
+    @torch.no_grad()
+    def content_targets(self, content: Tensor) -> dict[str, Tensor]:
+        return self.encoder(content, self.content.layers)
+
+    def forward(self, image: Tensor, content_targets: Mapping[str, Tensor]) -> LossTerms:
+        feats = self.encoder(image, self.style.layers + self.content.layers)
+        sw, cw, tw = self.weights
+        style = sw * self.style(feats)
+        content = cw * self.content(feats, content_targets)
+        tv = tw * tv_loss(image)
+        return LossTerms(total=style + content + tv, style=style, content=content, tv=tv)

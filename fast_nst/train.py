@@ -1,0 +1,316 @@
+"""Train a TransformerNet on photos against one painting: the whole loop, top to bottom.
+
+Johnson et al. (2016): minimise the perceptual loss of the network's output (style Grams of the
+painting, VGG features of the input photo, total variation) with Adam over random crops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .data import find_images, make_loader, preview_split
+from .errors import UserError
+from .files import load_image_tensor, save_image, tensor_to_pil, torch_save
+from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
+from .transformer import TransformerNet, model_record
+from .vgg import VGG19Encoder
+
+CHECKPOINT_FORMAT = "fast-nst-checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; stored in checkpoints and model files so a run can be repeated."""
+
+    style: str
+    data: str
+    out: str = "model.pt"
+    run_dir: str | None = None  # checkpoints, previews, logs; default runs/<out name>
+    steps: int = 40_000  # the paper: 2 epochs of COCO at batch 4
+    epochs: float | None = None  # overrides steps when set
+    batch_size: int = 4
+    image_size: int = 256
+    lr: float = 1e-3
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    tv_weight: float = 10.0
+    style_layers: str = ",".join(STYLE_LAYERS)
+    content_layers: str = ",".join(CONTENT_LAYERS)
+    style_size: int | None = 512  # long side of the painting; None keeps its size
+    width: int = 32
+    vgg_weights: str = "caffe"
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off elsewhere), bf16, fp16, off
+    channels_last: bool | None = None  # None: on for CUDA
+    compile: bool = False
+    workers: int | None = None  # None: up to 4, leaving a core for the step
+    log_every: int = 50
+    preview_every: int = 500
+    checkpoint_every: int = 1000
+    preview_count: int = 4
+    tensorboard: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    """auto: cuda > mps > cpu; an explicit device that is not there is an error, not a fallback."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA GPU is usable by this PyTorch build")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: Apple's Metal backend is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: unknown device (use auto, cpu, cuda, cuda:N or mps)") from None
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp not in ("auto", "bf16", "fp16", "off"):
+        raise UserError(f"--amp {amp}: expected auto, bf16, fp16 or off")
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def validate(cfg: TrainConfig) -> None:
+    for name in ("steps", "batch_size", "image_size", "log_every", "preview_every", "checkpoint_every"):
+        if getattr(cfg, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
+    if cfg.image_size < 32:
+        raise UserError(f"--image-size must be at least 32 (got {cfg.image_size})")
+    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
+        raise UserError(f"--lr must be a positive number (got {cfg.lr})")
+    if cfg.epochs is not None and cfg.epochs <= 0:
+        raise UserError(f"--epochs must be positive (got {cfg.epochs})")
+    if cfg.width < 1:
+        raise UserError(f"--width must be at least 1 (got {cfg.width})")
+    if cfg.style_size is not None and cfg.style_size < 32:
+        raise UserError(f"--style-size must be at least 32 (got {cfg.style_size})")
+
+
+def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None = None) -> Path:
+    """Run (or continue) training; returns the path of the model file written at the end."""
+    console = console or Console(stderr=True)
+    validate(cfg)
+    device = pick_device(cfg.device)
+    dtype = amp_dtype(cfg.amp, device)
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    run_dir = Path(cfg.run_dir or Path("runs") / Path(cfg.out).stem)
+    ckpt_path = run_dir / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+
+    # Data: training crops, and a few held-out photos that every preview grid shows.
+    files = find_images(Path(cfg.data))
+    files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
+    steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
+    workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
+
+    # Loss network and style targets (computed once), transformer, optimizer.
+    style_layers = parse_layer_weights(cfg.style_layers)
+    content_layers = list(parse_layer_weights(cfg.content_layers))
+    encoder = VGG19Encoder([*style_layers, *content_layers], cfg.vgg_weights).to(device)
+    style = load_image_tensor(Path(cfg.style), cfg.style_size).to(device)
+    loss_fn = PerceptualLoss(
+        encoder, [style], style_layers, content_layers, cfg.style_weight, cfg.content_weight, cfg.tv_weight
+    )
+    model = TransformerNet(cfg.width).to(device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    step = 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+        step = ckpt["step"]
+        console.print(f"resumed from {resume} at step {step}")
+    step_fn = torch.compile(model) if cfg.compile else model
+
+    loader = make_loader(
+        files,
+        cfg.image_size,
+        cfg.batch_size,
+        cfg.seed,
+        step,
+        steps,
+        workers,
+        pin_memory=device.type == "cuda",
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tb = _tensorboard(run_dir) if cfg.tensorboard else None
+    skipped: set[str] = set()
+    sums, window_start, window_steps = torch.zeros(4, device=device), time.perf_counter(), 0
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    with progress, (run_dir / "log.jsonl").open("a") as log, _StopOnSigint(console) as stop:
+        task = progress.add_task("", total=steps, completed=step, stats="")
+        for images, failed in loader:
+            for message in failed:
+                if message not in skipped:
+                    skipped.add(message)
+                    console.print(f"[yellow]warning:[/] skipped unreadable image {message}")
+            x = images.to(device, non_blocking=True).float().div_(255)
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                targets = loss_fn.content_targets(x)
+                terms = loss_fn(step_fn(x), targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(terms.total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            window_steps += 1
+            # Loss values stay on the device between log lines: no host sync per step.
+            sums += torch.stack([terms.total, terms.style, terms.content, terms.tv]).detach()
+            progress.update(task, completed=step)
+
+            if step % cfg.log_every == 0 or step == steps or stop.requested:
+                elapsed = time.perf_counter() - window_start
+                total, style_l, content_l, tv_l = (sums / window_steps).tolist()
+                record = {
+                    "step": step,
+                    "loss": total,
+                    "style": style_l,
+                    "content": content_l,
+                    "tv": tv_l,
+                    "images_per_s": window_steps * cfg.batch_size / elapsed,
+                    "time": time.time(),
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if tb is not None:
+                    for k in ("loss", "style", "content", "tv", "images_per_s"):
+                        tb.add_scalar(k, record[k], step)
+                progress.update(
+                    task,
+                    stats=f"loss {total:.3f} (style {style_l:.3f} content "
+                    f"{content_l:.3f} tv {tv_l:.4f})  {record['images_per_s']:.1f} img/s",
+                )
+                sums.zero_()
+                window_start, window_steps = time.perf_counter(), 0
+            if len(previews) and (step % cfg.preview_every == 0 or step == steps):
+                save_preview(model, previews, run_dir / f"preview_{step:07d}.png")
+            if step % cfg.checkpoint_every == 0 or step == steps or stop.requested:
+                save_checkpoint(ckpt_path, model, optimizer, scaler, step, cfg)
+            if stop.requested:
+                break
+    if tb is not None:
+        tb.close()
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} unreadable image(s) skipped[/] (listed above)")
+    if step < steps:
+        console.print(f"stopped at step {step}/{steps}; continue with: fast-nst train --resume {ckpt_path}")
+        raise KeyboardInterrupt
+    meta = {"style": Path(cfg.style).stem, "steps": step, "config": dataclasses.asdict(cfg)}
+    torch_save(model_record(model, meta), Path(cfg.out))
+    console.print(f"done: {step} steps; model written to {cfg.out} (run files in {run_dir})")
+    return Path(cfg.out)
+
+
+@torch.no_grad()
+def save_preview(model: torch.nn.Module, photos: torch.Tensor, path: Path) -> None:
+    """The held-out photos (top row) above the model's output for them (bottom row)."""
+    device = next(model.parameters()).device
+    out = model(photos.to(device)).float().cpu()
+    grid = torch.cat([torch.cat(list(photos), dim=2), torch.cat(list(out), dim=2)], dim=1)
+    save_image(tensor_to_pil(grid), path)
+
+
+def save_checkpoint(path: Path, model, optimizer, scaler, step: int, cfg: TrainConfig) -> None:
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "step": step,
+            "config": dataclasses.asdict(cfg),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": rng,
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path}: not a fast-nst training checkpoint")
+    return ckpt
+
+
+def config_for_resume(path: Path, **overrides: object) -> TrainConfig:
+    """The checkpoint's own config, with the machine- and place-specific settings overridden."""
+    cfg = TrainConfig(**load_checkpoint(path)["config"])
+    return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class _StopOnSigint:
+    """First Ctrl-C: finish the step, save a checkpoint, stop. Second Ctrl-C: stop at once.
+
+    Only in the main thread (the only one Python delivers signals to); elsewhere a no-op.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.requested = False
+        self.console = console
+        self.previous = None
+
+    def __enter__(self) -> _StopOnSigint:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.console.print("\nCtrl-C: saving a checkpoint after this step (again to quit now)")
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
+    return SummaryWriter(str(run_dir))

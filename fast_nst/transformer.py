@@ -1,0 +1,131 @@
+"""The image transformation network of Johnson et al. (2016), with the fixes the field settled on.
+
+Instance normalisation instead of batch norm (Ulyanov et al.), reflection padding instead of zero
+padding (no dark borders), nearest-neighbour upsampling followed by a convolution instead of
+transposed convolutions (no checkerboard artefacts, Odena et al.), and a sigmoid output so the
+image is RGB in [0, 1] like the input.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import UserError
+
+
+def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, padding_mode="reflect")
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, upsample: bool = False):
+        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+        layers += [_conv(c_in, c_out, kernel, stride), _norm(c_out), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels, 3),
+            _norm(channels),
+            nn.ReLU(inplace=True),
+            _conv(channels, channels, 3),
+            _norm(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+class TransformerNet(nn.Module):
+    """Image in, stylised image out; both (B, 3, H, W) RGB in [0, 1], any H and W.
+
+    `width` is the channel count of the first layer (32 in the paper; 16 is about 3.7x cheaper).
+    """
+
+    def __init__(self, width: int = 32, n_residual: int = 5) -> None:
+        super().__init__()
+        if width < 1 or n_residual < 0:
+            raise ValueError("width must be >= 1 and n_residual >= 0")
+        self.width, self.n_residual = width, n_residual
+        w = width
+        self.body = nn.Sequential(
+            ConvNormReLU(3, w, 9),
+            ConvNormReLU(w, 2 * w, 3, stride=2),
+            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+            *(ResidualBlock(4 * w) for _ in range(n_residual)),
+            ConvNormReLU(4 * w, 2 * w, 3, upsample=True),
+            ConvNormReLU(2 * w, w, 3, upsample=True),
+            _conv(w, 3, 9),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        # Two stride-2 convolutions and two 2x upsamplings: reflect-pad to a multiple of 4 and crop
+        # back. Branch-free (a pad of 0 is a no-op) so the ONNX export keeps dynamic H and W.
+        x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
+        return self.body(x).sigmoid()[..., :h, :w]
+
+
+MODEL_FORMAT = "fast-nst-model"
+
+
+def model_record(net: TransformerNet, meta: dict) -> dict:
+    """What a model file holds: weights plus enough to rebuild the net and say where it came from.
+
+    Plain tensors, strings and numbers only, so it loads with `torch.load(weights_only=True)`.
+    """
+    from . import __version__
+
+    net = _unwrap(net)
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    arch = {"width": net.width, "n_residual": net.n_residual}
+    return {"format": MODEL_FORMAT, "version": __version__, "arch": arch, "meta": meta, "state_dict": state}
+
+
+def net_from_record(record: object, source: str) -> TransformerNet:
+    """Rebuild the network from a loaded model record; `UserError` if it is not one of ours."""
+    if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
+        raise UserError(f"{source}: not a fast-nst model file (no '{MODEL_FORMAT}' record)")
+    net = TransformerNet(**record["arch"])
+    try:
+        net.load_state_dict(record["state_dict"])
+    except RuntimeError as e:
+        raise UserError(f"{source}: weights do not fit the network ({str(e).splitlines()[0]})") from None
+    return net.eval().requires_grad_(False)
+
+
+def load_model(path: Path) -> tuple[TransformerNet, dict]:
+    """Load a model file written by `fast-nst train`: (network in eval mode, its record).
+
+    Weights only: a pickle that would run code when loaded is refused, never executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"{path}: refused: it holds Python objects that would run code when loaded "
+            "(fast-nst loads plain weights only)"
+        ) from None
+    except Exception as e:
+        raise UserError(f"{path}: not a PyTorch model file ({type(e).__name__})") from None
+    return net_from_record(record, str(path)), record
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    """The module under a torch.compile wrapper, so saved keys never carry `_orig_mod.`."""
+    return getattr(net, "_orig_mod", net)

@@ -7,6 +7,7 @@ and are renamed into place, so a crash, a full disk or Ctrl-C never leaves a hal
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,12 +48,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def torch_save(obj: object, path: Path) -> None:
-    """torch.save, atomically."""
+    """torch.save, atomically.
+
+    Serialised in memory first, so a full disk surfaces as a plain OSError ("No space left on
+    device") rather than torch's zip-writer internals.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        try:
-            torch.save(obj, tmp)
-        except RuntimeError as e:  # torch's zip writer reports a full disk as a RuntimeError
-            raise UserError(f"{path}: cannot write ({str(e).splitlines()[0]})") from None
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def open_image(path: Path) -> Image.Image:

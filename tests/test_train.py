@@ -1,0 +1,230 @@
+"""The trainer on real photos, a real painting and the real VGG19: it learns, resumes exactly, and
+fails cleanly."""
+
+import dataclasses
+import io
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ASSETS, shared_path
+from rich.console import Console
+
+from fast_nst.train import TrainConfig, load_checkpoint, train
+from fast_nst.transformer import load_model
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A small folder of real photos (the test assets, repeated under different names)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        for src in ("chicago.jpg", "dog.jpg"):
+            shutil.copy(ASSETS / src, folder / f"{i}_{src}")
+    return folder
+
+
+def tiny(tmp_path, photos, **kw) -> TrainConfig:
+    base = dict(
+        style=str(ASSETS / "mosaic.jpg"),
+        data=str(photos),
+        out=str(tmp_path / "m.pt"),
+        run_dir=str(tmp_path / "run"),
+        steps=6,
+        batch_size=2,
+        image_size=64,
+        width=8,
+        style_size=128,
+        workers=0,
+        log_every=1,
+        preview_count=2,
+        preview_every=3,
+        checkpoint_every=100,
+    )
+    return TrainConfig(**(base | kw))
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+def test_resume_continues_exactly(tmp_path, photos):
+    straight = tiny(tmp_path / "a", photos)
+    train(straight, console=quiet())
+
+    half = tiny(tmp_path / "b", photos, steps=3)
+    train(half, console=quiet())
+    ckpt = tmp_path / "b" / "run" / "checkpoint.pt"
+    assert load_checkpoint(ckpt)["step"] == 3
+    train(dataclasses.replace(half, steps=6), resume=ckpt, console=quiet())
+
+    a, _ = load_model(tmp_path / "a" / "m.pt")
+    b, _ = load_model(tmp_path / "b" / "m.pt")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    log = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_run_files_and_model_metadata(tmp_path, photos):
+    out = train(tiny(tmp_path, photos), console=quiet())
+    record = torch.load(out, weights_only=True)
+    assert record["meta"]["style"] == "mosaic" and record["meta"]["steps"] == 6
+    assert record["meta"]["config"]["image_size"] == 64
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.glob("preview_*.png")) == ["preview_0000003.png", "preview_0000006.png"]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_unreadable_photos_are_skipped_and_counted(tmp_path, photos):
+    data = (ASSETS / "dog.jpg").read_bytes()
+    (photos / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (photos / "text.png").write_text("not an image")
+    console = quiet()
+    train(tiny(tmp_path, photos, steps=8, batch_size=4, preview_count=0), console=console)
+    text = console.file.getvalue()
+    assert "truncated.jpg" in text and "text.png" in text
+    assert "2 unreadable image(s) skipped" in text
+
+
+@pytest.mark.slow
+def test_learns_the_style_on_real_photos(tmp_path):
+    """~30 steps at 128 px on the shared photos: the style loss falls clearly."""
+    cfg = TrainConfig(
+        style=str(shared_path("styles/mosaic.jpg")),
+        data=str(shared_path("photos/train")),
+        out=str(tmp_path / "m.pt"),
+        run_dir=str(tmp_path / "run"),
+        steps=30,
+        image_size=128,
+        log_every=1,
+        preview_every=30,
+    )
+    train(cfg, console=quiet())
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    first, last = log[0]["style"], sum(r["style"] for r in log[-5:]) / 5
+    assert last < 0.6 * first, (first, last)
+    net, _ = load_model(tmp_path / "m.pt")
+    assert net(torch.rand(1, 3, 40, 56)).shape == (1, 3, 40, 56)
+
+
+def run_cli(*args, cwd=None, preexec_fn=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "fast_nst", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        preexec_fn=preexec_fn,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 1, result.stderr
+    # The progress bar may have drawn above; the error itself is the one last line.
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in last, last
+
+
+def test_cli_errors_are_one_line(tmp_path, photos):
+    assert_one_line_error(
+        run_cli("train", "--style", str(tmp_path / "nope.jpg"), "--data", str(photos)),
+        "nope.jpg",
+        "not found",
+    )
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    assert_one_line_error(
+        run_cli("train", "--style", str(bad), "--data", str(photos), "--out", str(tmp_path / "m.pt")),
+        "bad.jpg",
+        "cannot read image",
+    )
+    assert_one_line_error(
+        run_cli("train", "--style", str(ASSETS / "mosaic.jpg"), "--data", str(photos), "--batch-size", "0"),
+        "--batch-size",
+    )
+    assert_one_line_error(
+        run_cli("train", "--style", str(ASSETS / "mosaic.jpg"), "--data", str(tmp_path / "x")), "not a folder"
+    )
+    assert not (tmp_path / "m.pt").exists()
+
+
+def _small_files_only():
+    # A file-size limit makes writes fail with EFBIG, as a full disk fails them with ENOSPC.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+def test_full_disk_while_saving_leaves_no_partial_file(tmp_path, photos):
+    args = (
+        "train",
+        "--style",
+        str(ASSETS / "mosaic.jpg"),
+        "--data",
+        str(photos),
+        "--out",
+        str(tmp_path / "m.pt"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--steps",
+        "2",
+        "--image-size",
+        "64",
+        "--width",
+        "16",
+        "--workers",
+        "0",
+    )
+    result = run_cli(*args, preexec_fn=_small_files_only)
+    assert_one_line_error(result, "checkpoint.pt", "cannot write")
+    assert not (tmp_path / "m.pt").exists()
+    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, photos):
+    args = [
+        "train",
+        "--style",
+        str(ASSETS / "mosaic.jpg"),
+        "--data",
+        str(photos),
+        "--out",
+        str(tmp_path / "m.pt"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--steps",
+        "100000",
+        "--image-size",
+        "64",
+        "--width",
+        "8",
+        "--workers",
+        "0",
+        "--log-every",
+        "1",
+    ]
+    proc = subprocess.Popen([sys.executable, "-m", "fast_nst", *args], stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr
+    step = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
+    assert step >= 2
+    done = run_cli("train", "--resume", str(tmp_path / "run" / "checkpoint.pt"), "--steps", str(step + 2))
+    assert done.returncode == 0, done.stderr
+    assert load_model(tmp_path / "m.pt")[1]["meta"]["steps"] == step + 2

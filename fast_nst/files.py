@@ -85,8 +85,8 @@ def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """PIL image -> (1, 3, H, W) float RGB in [0, 1]."""
-    array = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+    array = np.array(img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
 
 
 def tensor_to_pil(t: Tensor) -> Image.Image:

@@ -293,3 +293,183 @@ def train(
 
 def _str(p: Path | None) -> str | None:
     return None if p is None else str(p)
+
+
+@app.command()
+def optimize(
+    content: Annotated[Path, typer.Argument(help="The photo to stylise.", show_default=False)],
+    styles: Annotated[
+        list[Path], typer.Argument(help="One or more paintings (blend several with --style-blend).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Image to write (.png, .jpg, .webp); replaced if it exists, as you named it.",
+            rich_help_panel=OUTPUT,
+        ),
+    ],
+    size: Annotated[
+        int | None,
+        typer.Option(help="Long side of the result in pixels.", show_default="512", rich_help_panel=DATA),
+    ] = None,
+    scales: Annotated[
+        str | None,
+        typer.Option(
+            help="Coarse-to-fine long sides, e.g. 256,512,1024: each scale starts from the previous "
+            "result, upsampled (for 1024 px and more). Ends at --size.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    iters: Annotated[int, typer.Option(help="Iterations per scale.", rich_help_panel=OPTIM)] = 500,
+    optimizer: Annotated[
+        str, typer.Option(help="lbfgs (best per iteration) or adam.", rich_help_panel=OPTIM)
+    ] = "lbfgs",
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Step size.", show_default="1.0 for lbfgs, 0.02 for adam", rich_help_panel=OPTIM),
+    ] = None,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Start from the content photo, white noise, or the (first) style image.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = "content",
+    style_blend: Annotated[
+        str | None,
+        typer.Option(
+            help="One weight per style image, e.g. 0.7,0.3.", show_default="equal", rich_help_panel=LOSS
+        ),
+    ] = None,
+    style_weight: Annotated[
+        float, typer.Option(help="Weight of the style loss; raise for more texture.", rich_help_panel=LOSS)
+    ] = 10.0,
+    content_weight: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the content loss; raise to keep more of the photo.", rich_help_panel=LOSS
+        ),
+    ] = 1.0,
+    tv_weight: Annotated[
+        float,
+        typer.Option(help="Weight of the total-variation loss; raise against noise.", rich_help_panel=LOSS),
+    ] = 1.0,
+    style_layers: Annotated[
+        str, typer.Option(help="VGG19 layers for style, optionally NAME:WEIGHT.", rich_help_panel=LOSS)
+    ] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    content_layers: Annotated[
+        str, typer.Option(help="VGG19 layer(s) for content.", rich_help_panel=LOSS)
+    ] = "relu4_2",
+    style_scale: Annotated[
+        float,
+        typer.Option(
+            help="Painting's long side relative to the image's at each scale; larger = bigger strokes.",
+            rich_help_panel=LOSS,
+        ),
+    ] = 1.0,
+    vgg_weights: Annotated[
+        str,
+        typer.Option(
+            help="Loss network weights: caffe, torchvision or a state-dict file.", rich_help_panel=LOSS
+        ),
+    ] = "caffe",
+    preserve_color: Annotated[
+        bool,
+        typer.Option(
+            "--preserve-color",
+            help="Keep the photo's colours (style in luminance only).",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = False,
+    save_every: Annotated[
+        int | None,
+        typer.Option(help="Also write OUT_<scale>px_<iteration> every N iterations.", rich_help_panel=OUTPUT),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --init noise.", rich_help_panel=OPTIM)] = 0,
+    device: Annotated[
+        str, typer.Option(help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.", rich_help_panel=SPEED)
+    ] = "auto",
+    amp: Annotated[
+        str,
+        typer.Option(
+            help="Mixed precision for the VGG pass: auto (bf16 on CUDA for adam; off for lbfgs, whose "
+            "curvature estimate needs exact gradients), bf16, fp16 or off.",
+            rich_help_panel=SPEED,
+        ),
+    ] = "auto",
+) -> None:
+    """Stylise one photo by optimising its pixels (Gatys et al.): slow, the best quality.
+
+    Example: fast-nst optimize photo.jpg painting.jpg -o out.png --size 1024 --scales 256,512,1024
+    """
+    from .optimize import OptimizeConfig, parse_blend, parse_scales
+    from .optimize import optimize as run_optimize
+
+    cfg = OptimizeConfig(
+        content=str(content),
+        styles=[str(s) for s in styles],
+        out=str(out),
+        blend=parse_blend(style_blend),
+        scales=parse_scales(scales, size),
+        iters=iters,
+        optimizer=optimizer,
+        lr=lr,
+        init=init,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        tv_weight=tv_weight,
+        style_layers=style_layers,
+        content_layers=content_layers,
+        style_scale=style_scale,
+        vgg_weights=vgg_weights,
+        preserve_color=preserve_color,
+        save_every=save_every,
+        seed=seed,
+        device=device,
+        amp=amp,
+    )
+    try:
+        run_optimize(cfg, console=err)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    err.print(f"wrote {out}")
+
+
+@app.command()
+def evaluate(
+    outputs: Annotated[list[Path], typer.Argument(help="Stylised images to measure.", show_default=False)],
+    content: Annotated[
+        Path,
+        typer.Option(
+            help="The photo the outputs were made from; or a folder of photos, each output matched to "
+            "the photo its name starts with (chicago.jpg for chicago_mosaic.png).",
+        ),
+    ],
+    style: Annotated[Path, typer.Option(help="The painting.")],
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="loss: unweighted style loss per layer and content loss; gap: style_gap (0 = the "
+            "painting's statistics, 1 = no closer than the photo) and content_err.",
+        ),
+    ] = "loss",
+    size: Annotated[int, typer.Option(help="Long side everything is resized to before measuring.")] = 512,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+) -> None:
+    """Measure outputs against the photo and painting (caffe VGG19, standard layers).
+
+    Example: fast-nst evaluate --content photo.jpg --style painting.jpg out1.png out2.png --metric gap
+    """
+    import json
+
+    from .evaluate import evaluate_files, report_table
+    from .train import pick_device
+
+    report = evaluate_files(outputs, content, style, metric, size, pick_device(device))
+    if json_out:
+        print(json.dumps(report, indent=2))
+    else:
+        Console().print(report_table(report))

@@ -166,26 +166,15 @@ def _small_files_only():
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
 
+def small_run_args(tmp_path, photos, steps: int) -> list[str]:
+    """CLI arguments for a tiny real training run in tmp_path."""
+    return ["train", "--style", str(ASSETS / "mosaic.jpg"), "--data", str(photos),
+            "--out", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--steps", str(steps),
+            "--image-size", "64", "--width", "16", "--workers", "0", "--log-every", "1"]  # fmt: skip
+
+
 def test_full_disk_while_saving_leaves_no_partial_file(tmp_path, photos):
-    args = (
-        "train",
-        "--style",
-        str(ASSETS / "mosaic.jpg"),
-        "--data",
-        str(photos),
-        "--out",
-        str(tmp_path / "m.pt"),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--steps",
-        "2",
-        "--image-size",
-        "64",
-        "--width",
-        "16",
-        "--workers",
-        "0",
-    )
+    args = small_run_args(tmp_path, photos, steps=2)
     result = run_cli(*args, preexec_fn=_small_files_only)
     assert_one_line_error(result, "checkpoint.pt", "cannot write")
     assert not (tmp_path / "m.pt").exists()
@@ -193,27 +182,7 @@ def test_full_disk_while_saving_leaves_no_partial_file(tmp_path, photos):
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, photos):
-    args = [
-        "train",
-        "--style",
-        str(ASSETS / "mosaic.jpg"),
-        "--data",
-        str(photos),
-        "--out",
-        str(tmp_path / "m.pt"),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--steps",
-        "100000",
-        "--image-size",
-        "64",
-        "--width",
-        "8",
-        "--workers",
-        "0",
-        "--log-every",
-        "1",
-    ]
+    args = small_run_args(tmp_path, photos, steps=100_000)
     proc = subprocess.Popen([sys.executable, "-m", "fast_nst", *args], stderr=subprocess.PIPE, text=True)
     log = tmp_path / "run" / "log.jsonl"
     deadline = time.time() + 120

@@ -81,7 +81,9 @@ class Vgg16(nn.Module):
             else:
                 layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU(inplace=True)]
                 c = int(v)
-        self.slices = nn.ModuleList([nn.Sequential(*layers[a:b]) for a, b in ((0, 4), (4, 9), (9, 16), (16, 23))])
+        self.slices = nn.ModuleList(
+            [nn.Sequential(*layers[a:b]) for a, b in ((0, 4), (4, 9), (9, 16), (16, 23))]
+        )
         self.requires_grad_(False)
 
     def forward(self, x: Tensor) -> list[Tensor]:
@@ -112,7 +114,9 @@ def load_batches(files: list[Path], batch_size: int, size: int = 256) -> Iterato
             for f in files[i : i + batch_size]:
                 img = Image.open(f).convert("RGB")
                 scale = size / min(img.size)
-                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+                img = img.resize(
+                    (round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR
+                )
                 left, top = (img.width - size) // 2, (img.height - size) // 2
                 img = img.crop((left, top, left + size, top + size))
                 images.append(torch.from_numpy(np.array(img)).permute(2, 0, 1).float())

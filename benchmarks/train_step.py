@@ -40,9 +40,19 @@ def run_ours(args: argparse.Namespace) -> dict:
     from fast_nst.train import TrainConfig, pick_device, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(style=str(args.style), data=str(args.data), out=f"{tmp}/m.pt", run_dir=tmp,
-                          steps=args.warmup + args.steps, batch_size=args.batch, image_size=args.size,
-                          log_every=1, preview_count=0, checkpoint_every=10**9, device=args.device)  # fmt: skip
+        cfg = TrainConfig(
+            style=str(args.style),
+            data=str(args.data),
+            out=f"{tmp}/m.pt",
+            run_dir=tmp,
+            steps=args.warmup + args.steps,
+            batch_size=args.batch,
+            image_size=args.size,
+            log_every=1,
+            preview_count=0,
+            checkpoint_every=10**9,
+            device=args.device,
+        )
         train(cfg, console=Console(file=open("/dev/null", "w")))  # noqa: SIM115
         log = [json.loads(line) for line in Path(tmp, "log.jsonl").read_text().splitlines()]
     seconds = [args.batch / r["images_per_s"] for r in log[args.warmup :]]
@@ -96,14 +106,25 @@ def main() -> None:
         r["images_per_s"] = args.batch / r["median_s"]
         results[side] = r
     ratio = results["ours"]["images_per_s"] / results["canonical"]["images_per_s"]
-    print(f"training step, {args.size} px, batch {args.batch}, device {args.device}, torch {torch.__version__}")
+    print(
+        f"training step, {args.size} px, batch {args.batch}, device {args.device}, torch {torch.__version__}"
+    )
     print(f"{'':<10} {'s/step':>8} {'images/s':>9} {'peak MB':>8}")
     for side, r in results.items():
         print(f"{side:<10} {r['median_s']:>8.3f} {r['images_per_s']:>9.2f} {r['peak_mb']:>8.0f}")
     print(f"ratio (ours / canonical images/s): {ratio:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"config": vars(args) | {"data": str(args.data), "style": str(args.style),
-                                         "json": str(args.json)}, "results": results, "ratio": ratio}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config": vars(args)
+                    | {"data": str(args.data), "style": str(args.style), "json": str(args.json)},
+                    "results": results,
+                    "ratio": ratio,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -472,4 +472,5 @@ def evaluate(
     if json_out:
         print(json.dumps(report, indent=2))
     else:
-        Console().print(report_table(report))
+        # Piped output keeps every column rather than rich's default 80-column cut.
+        Console(width=None if sys.stdout.isatty() else 160).print(report_table(report))

@@ -1,0 +1,206 @@
+"""How close a stylised image is to the painting's style and the photo's content, as numbers.
+
+Two metrics, both on the caffe VGG19 with the standard layers (style relu1_1..relu5_1, content
+relu4_2), everything resized to a fixed long side (512 px) so figures are comparable between
+settings, models and implementations whatever size each wrote its images at:
+
+- "loss": the unweighted loss terms of losses.py per layer: ||G(out) - G(style)||^2 / ||G(style)||^2
+  per style layer and ||F(out) - F(content)||^2 / ||F(content)||^2 at relu4_2. Lower is closer.
+- "gap": issue 6's quality figures. style_gap = geometric mean over the style layers of
+  ||G(out) - G(style)|| / ||G(content) - G(style)||, so 0 is the painting's statistics and 1 is no
+  closer than the photo itself; the photo is the yardstick, which makes it comparable across
+  paintings. content_err is the relative content error above.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from rich.table import Table
+from torch import Tensor
+
+from .errors import UserError
+from .files import open_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from .losses import CONTENT_LAYERS, STYLE_LAYERS, gram_matrix, relative_sq_error
+from .vgg import VGG19Encoder
+
+EVAL_SIZE = 512
+METRICS = ("loss", "gap")
+ImageLike = Image.Image | Tensor | str | Path
+Features = dict[str, Tensor]
+
+
+def standard_encoder(device: torch.device | str = "cpu") -> VGG19Encoder:
+    """The encoder every figure here is defined on: caffe VGG19 up to relu5_1."""
+    return VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS], "caffe").to(device)
+
+
+def _as_image(x: ImageLike) -> Image.Image:
+    """Tensors go through 8-bit quantisation, so a tensor measures the same as its saved PNG."""
+    if isinstance(x, Tensor):
+        return tensor_to_pil(x)
+    if isinstance(x, Image.Image):
+        return x.convert("RGB")
+    return open_image(Path(x)).convert("RGB")
+
+
+def _match_content(output: Image.Image, content: Image.Image, name: str) -> Image.Image:
+    """The output resized to the content's evaluation size (models may be a few pixels off)."""
+    aspect_out, aspect_content = output.width / output.height, content.width / content.height
+    if abs(math.log(aspect_out / aspect_content)) > 0.05:
+        raise UserError(
+            f"{name}: {output.width}x{output.height} does not have the content image's shape "
+            f"({content.width}x{content.height}); is it the output for this photo?"
+        )
+    return output if output.size == content.size else output.resize(content.size, Image.Resampling.LANCZOS)
+
+
+@torch.no_grad()
+def encode(encoder: VGG19Encoder, image: Image.Image) -> Features:
+    """Grams at the style layers, features at the content layer: all either metric needs, and
+    small enough to cache per photo and painting."""
+    device = next(encoder.parameters()).device
+    feats = encoder(pil_to_tensor(image).to(device), [*STYLE_LAYERS, *CONTENT_LAYERS])
+    return {n: gram_matrix(f) if n in STYLE_LAYERS else f.float() for n, f in feats.items()}
+
+
+def loss_from_features(out: Features, content: Features, style: Features) -> dict:
+    style_layers = {n: relative_sq_error(out[n], style[n]).item() for n in STYLE_LAYERS}
+    content_layers = {n: relative_sq_error(out[n], content[n]).item() for n in CONTENT_LAYERS}
+    return {
+        "style": sum(style_layers.values()) / len(style_layers),
+        "content": sum(content_layers.values()) / len(content_layers),
+        "style_layers": style_layers,
+        "content_layers": content_layers,
+    }
+
+
+def gap_from_features(out: Features, content: Features, style: Features) -> dict:
+    ratios = {}
+    for n in STYLE_LAYERS:
+        photo_gap = torch.linalg.norm(content[n] - style[n]).item()
+        if photo_gap == 0:
+            raise UserError(
+                "style_gap is undefined when the photo has the painting's statistics (same image?)"
+            )
+        ratios[n] = torch.linalg.norm(out[n] - style[n]).item() / photo_gap
+    (layer,) = CONTENT_LAYERS
+    return {
+        "style_gap": math.exp(sum(math.log(max(r, 1e-12)) for r in ratios.values()) / len(ratios)),
+        "content_err": relative_sq_error(out[layer], content[layer]).item(),
+        "style_gap_layers": ratios,
+    }
+
+
+_METRIC_FUNCTIONS = {"loss": loss_from_features, "gap": gap_from_features}
+
+
+def _features(
+    output: ImageLike, content: ImageLike, style: ImageLike, encoder: VGG19Encoder, size: int
+) -> tuple[Features, Features, Features]:
+    content_img = resize_long_side(_as_image(content), size)
+    output_img = _match_content(
+        _as_image(output), content_img, str(output) if isinstance(output, str | Path) else "output"
+    )
+    style_img = resize_long_side(_as_image(style), size)
+    return encode(encoder, output_img), encode(encoder, content_img), encode(encoder, style_img)
+
+
+def gap_metrics(
+    output: ImageLike, content: ImageLike, style: ImageLike, encoder: VGG19Encoder, size: int = EVAL_SIZE
+) -> dict:
+    """Issue 6's {style_gap, content_err, style_gap_layers} for one output of one photo.
+
+    Images may be paths, PIL images or (1, 3, H, W) tensors in [0, 1]; `encoder` should be
+    `standard_encoder()` for figures comparable with the published ones.
+    """
+    return gap_from_features(*_features(output, content, style, encoder, size))
+
+
+def loss_metrics(
+    output: ImageLike, content: ImageLike, style: ImageLike, encoder: VGG19Encoder, size: int = EVAL_SIZE
+) -> dict:
+    """Unweighted style and content loss of one output, overall and per layer."""
+    return loss_from_features(*_features(output, content, style, encoder, size))
+
+
+def content_for(output: Path, content: Path) -> Path:
+    """The photo an output belongs to: `content` itself, or in a folder the file whose name the
+    output's name starts with (chicago.jpg for chicago_mosaic.png), the longest such name."""
+    if not content.is_dir():
+        return content
+    from .data import find_images
+
+    matches = [p for p in find_images(content) if output.stem.startswith(p.stem)]
+    if not matches:
+        raise UserError(f"{output}: no photo in {content} whose name starts its name")
+    return max(matches, key=lambda p: len(p.stem))
+
+
+def evaluate_files(
+    outputs: Sequence[Path],
+    content: Path,
+    style: Path,
+    metric: str = "loss",
+    size: int = EVAL_SIZE,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Every output measured against its photo and the painting; with the mean of several outputs."""
+    if metric not in METRICS:
+        raise UserError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    if size < 32:
+        raise UserError(f"--size must be at least 32 (got {size})")
+    if not outputs:
+        raise UserError("give at least one output image to evaluate")
+    if not content.exists():
+        raise UserError(f"{content}: no such file or folder")
+    style_img = resize_long_side(_as_image(style), size)
+    pairs = [(Path(o), content_for(Path(o), content)) for o in outputs]
+    for path in {p for pair in pairs for p in pair}:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    encoder = standard_encoder(device)
+    style_feats = encode(encoder, style_img)
+    content_feats: dict[Path, tuple[Image.Image, Features]] = {}
+    results = []
+    for out_path, content_path in pairs:
+        if content_path not in content_feats:
+            img = resize_long_side(_as_image(content_path), size)
+            content_feats[content_path] = (img, encode(encoder, img))
+        content_img, c_feats = content_feats[content_path]
+        out_feats = encode(encoder, _match_content(_as_image(out_path), content_img, str(out_path)))
+        figures = _METRIC_FUNCTIONS[metric](out_feats, c_feats, style_feats)
+        results.append({"output": str(out_path), "content_image": str(content_path), **figures})
+    return {"metric": metric, "size": size, "style": str(style), "results": results, "mean": _mean(results)}
+
+
+def _mean(results: list[dict]) -> dict:
+    """Field-wise mean of the numbers (also inside the per-layer dicts) over all results."""
+    first = results[0]
+    mean: dict = {}
+    for key, value in first.items():
+        if isinstance(value, float):
+            mean[key] = sum(r[key] for r in results) / len(results)
+        elif isinstance(value, dict):
+            mean[key] = {n: sum(r[key][n] for r in results) / len(results) for n in value}
+    return mean
+
+
+def report_table(report: dict) -> Table:
+    """One row per output (and a mean row for several): the summary figures, then each layer's."""
+    summary = ("style_gap", "content_err") if report["metric"] == "gap" else ("style", "content")
+    layers = "style_gap_layers" if report["metric"] == "gap" else "style_layers"
+    table = Table(title=f"{report['metric']} at {report['size']} px against {report['style']}")
+    table.add_column("output", overflow="fold", min_width=12)
+    for name in (*summary, *STYLE_LAYERS):
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = [(Path(r["output"]).name, r) for r in report["results"]]
+    if len(rows) > 1:
+        rows.append(("mean", report["mean"]))
+    for name, r in rows:
+        table.add_row(name, *(f"{r[k]:.4f}" for k in summary), *(f"{r[layers][n]:.4f}" for n in STYLE_LAYERS))
+    return table

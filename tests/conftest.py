@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,26 @@ def vgg():
     from fast_nst.vgg import VGG19Encoder
 
     return VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS, "relu2_2"])
+
+
+def run_cli(*args, cwd=None, preexec_fn=None, timeout=300):
+    """`fast-nst ARGS...` in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "fast_nst", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        preexec_fn=preexec_fn,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, *needles):
+    """Exit code 1, no traceback, and a last line `error: ...` naming each of `needles`."""
+    assert result.returncode == 1, result.stderr
+    # The progress bar may have drawn above; the error itself is the one last line.
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in last, last

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from PIL import Image
-from test_train import assert_one_line_error, run_cli
 
 from fast_nst.errors import UserError
 from fast_nst.evaluate import content_for, evaluate_files, gap_metrics, loss_metrics, standard_encoder

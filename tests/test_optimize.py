@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from PIL import Image
 from rich.console import Console
-from test_train import assert_one_line_error, run_cli
 
 from fast_nst.color import preserve_color
 from fast_nst.errors import UserError

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import torch
-from conftest import ASSETS, shared_path
+from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
 from rich.console import Console
 
 from fast_nst.train import TrainConfig, load_checkpoint, train
@@ -114,27 +114,6 @@ def test_learns_the_style_on_real_photos(tmp_path):
     assert last < 0.6 * first, (first, last)
     net, _ = load_model(tmp_path / "m.pt")
     assert net(torch.rand(1, 3, 40, 56)).shape == (1, 3, 40, 56)
-
-
-def run_cli(*args, cwd=None, preexec_fn=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "fast_nst", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        preexec_fn=preexec_fn,
-        timeout=timeout,
-    )
-
-
-def assert_one_line_error(result, *needles):
-    assert result.returncode == 1, result.stderr
-    # The progress bar may have drawn above; the error itself is the one last line.
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:"), result.stderr
-    for needle in needles:
-        assert needle in last, last
 
 
 def test_cli_errors_are_one_line(tmp_path, photos):

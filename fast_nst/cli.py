@@ -474,3 +474,122 @@ def evaluate(
     else:
         # Piped output keeps every column rather than rich's default 80-column cut.
         Console(width=None if sys.stdout.isatty() else 160).print(report_table(report))
+
+
+STYLIZE_IMAGE, STYLIZE_RUN = "Image", "Runtime"
+
+
+@app.command()
+def stylize(
+    model: Annotated[Path, typer.Argument(help="Model file: .pt from `fast-nst train` or .onnx.")],
+    source: Annotated[Path, typer.Argument(help="An image, a folder of images (recursive) or a video.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output file (format from its extension) or folder.",
+            show_default="<input>_<style>",
+        ),
+    ] = None,
+    strength: Annotated[
+        float, typer.Option(help="1: full style, 0: the input unchanged.", rich_help_panel=STYLIZE_IMAGE)
+    ] = 1.0,
+    preserve_color: Annotated[
+        bool,
+        typer.Option("--preserve-color", help="Keep the input's colours.", rich_help_panel=STYLIZE_IMAGE),
+    ] = False,
+    max_size: Annotated[
+        int | None,
+        typer.Option(help="Shrink images to this long side first (pixels).", rich_help_panel=STYLIZE_IMAGE),
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Resize images by this factor first.", rich_help_panel=STYLIZE_IMAGE)
+    ] = None,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Stylise in tiles of this side (bounded memory).",
+            show_default="automatic above 2048x2048 pixels",
+            rich_help_panel=STYLIZE_IMAGE,
+        ),
+    ] = None,
+    overlap: Annotated[
+        int, typer.Option(help="Pixels shared by neighbouring tiles.", rich_help_panel=STYLIZE_IMAGE)
+    ] = 128,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.", rich_help_panel=STYLIZE_RUN)] = "auto",
+    backend: Annotated[
+        str | None,
+        typer.Option(help="torch or onnxruntime.", show_default="by model file", rich_help_panel=STYLIZE_RUN),
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Half precision on a GPU.", rich_help_panel=STYLIZE_RUN)
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="Frames or tiles per network call.", rich_help_panel=STYLIZE_RUN)
+    ] = 4,
+) -> None:
+    """Stylise an image, a folder of images or a video (sound kept).
+
+    Example: fast-nst stylize models/mosaic.onnx photos/ -o stylized/
+    """
+    from .runtime import Stylizer, stylize_folder, stylize_image_file
+    from .video import is_video_path, stylize_video
+
+    if not source.exists():
+        raise UserError(f"{source}: no such file or folder")
+    if (scale is not None and scale <= 0) or (max_size is not None and max_size < 1):
+        raise UserError("--scale and --max-size must be positive")
+    stylizer = Stylizer.load(
+        model,
+        device=device,
+        backend=backend,
+        fp16=fp16,
+        strength=strength,
+        preserve_color=preserve_color,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+    )
+    suffix = "" if source.is_dir() else source.suffix
+    out = out or source.with_name(f"{source.stem}_{stylizer.style}{suffix}")
+    if source.is_dir():
+        report = stylize_folder(stylizer, source, out, max_size, scale, overwrite, console=err)
+        err.print(f"{report.done} image(s) written to {out}", soft_wrap=True)
+        if report.failed:
+            err.print(f"[bold red]{len(report.failed)} failed:[/]")
+            for line in report.failed:
+                err.print(f"  {line}", soft_wrap=True)
+            failed = len(report.failed)
+            raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
+    elif is_video_path(source):
+        video = stylize_video(stylizer, source, out, overwrite, console=err)
+        err.print(f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}", soft_wrap=True)
+        if video.damage:
+            raise UserError(f"{source}: damaged, stylised up to frame {video.frames} ({video.damage})")
+    else:
+        stylize_image_file(stylizer, source, out, max_size, scale, overwrite)
+        err.print(f"{out}: written", soft_wrap=True)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Model file from `fast-nst train` (.pt).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="ONNX file to write.", show_default="<model>.onnx")
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Half-precision weights inside (input/output stay float32).")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Export to ONNX (opset 18, any batch and image size) and check it against PyTorch.
+
+    Example: fast-nst export models/mosaic.pt -o models/mosaic.onnx
+    """
+    from .export import export_onnx
+
+    report = export_onnx(model, out or model.with_suffix(".onnx"), fp16=fp16, overwrite=overwrite)
+    diffs = ", ".join(f"{size}: {d:.2e}" for size, d in report.max_abs_diff.items())
+    print(f"{report.path}: written; max |onnxruntime - torch| {diffs} (limit {report.tolerance:g})")

@@ -1,0 +1,68 @@
+"""ONNX export: a checked, self-describing file that computes what PyTorch computes, at any size."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from conftest import assert_one_line_error, run_cli
+from helpers_runtime import make_model
+
+from fast_nst.export import export_onnx
+from fast_nst.files import load_image_tensor
+from fast_nst.transformer import load_model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    model = make_model(folder / "seeded.pt")
+    return model, export_onnx(model, folder / "seeded.onnx")
+
+
+def test_parity_with_pytorch_at_two_sizes_one_odd(exported, photo):
+    model, report = exported
+    assert len(report.max_abs_diff) == 2 and max(report.max_abs_diff.values()) < 1e-3
+    net, _ = load_model(model)
+    session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    for size in (96, 151):  # real photos, batch of 2, one size odd and not a multiple of 4
+        x = load_image_tensor(photo, size)
+        x = torch.cat([x, x.flip(-1)])
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-4
+
+
+def test_file_describes_itself(exported):
+    _, report = exported
+    proto = onnx.load(report.path)
+    onnx.checker.check_model(proto)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["fast_nst.format"] == "fast-nst-onnx" and meta["fast_nst.style"] == "seeded"
+    assert json.loads(meta["fast_nst.config"]) == {"style": "seeded"}
+    assert "[0, 1]" in meta["fast_nst.io"] and meta["fast_nst.version"]
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    for value in (proto.graph.input[0], proto.graph.output[0]):
+        dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        assert dims == ["batch", 3, "height", "width"]
+
+
+def test_fp16_model_keeps_float32_io(exported, tmp_path):
+    model, full = exported
+    report = export_onnx(model, tmp_path / "half.onnx", fp16=True)
+    assert max(report.max_abs_diff.values()) < 2e-2
+    session = onnxruntime.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == session.get_outputs()[0].type == "tensor(float)"
+    assert report.path.stat().st_size < 0.6 * full.path.stat().st_size
+
+
+def test_cli_export_refuses_to_overwrite(exported):
+    model, report = exported
+    result = run_cli("export", str(model), "-o", str(report.path))
+    assert_one_line_error(result, "seeded.onnx: already exists", "--overwrite")

@@ -1,20 +1,14 @@
-"""Inference speed: fast-nst (torch eager, ONNX Runtime) vs the canonical PyTorch example, one run.
-
-    python -m benchmarks.inference            # 512x512 and 1920x1080, 2 warm-up + 5 timed runs
-    python -m benchmarks.inference --quick    # tiny sizes, 1 warm-up + 2 runs, for CI
+"""Inference speed: every way fast-nst can run a network, and the canonical PyTorch example's eager.
 
 Networks have seeded random weights (speed does not depend on their values), width 32 like the
-paper and the example. Ours goes through `Stylizer`, the path the CLI uses, on a (1, 3, H, W)
-float tensor; the example's is its eager fp32 TransformerNet under `torch.no_grad` on 0-255 input.
-The video figure is `fast-nst stylize` on chaplin.mp4 end to end (decode, stylise, encode, mux).
+paper and the example. Each variant runs on a (1, 3, H, W) float input already on its device and
+is timed to a finished result (CUDA synchronised), so these are model-only figures; the video
+figure is end to end (decode, stylise, encode, mux) through `fast_nst.video`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,88 +16,143 @@ from pathlib import Path
 
 import torch
 
-from fast_nst.export import export_onnx
 from fast_nst.runtime import Stylizer
 from fast_nst.transformer import TransformerNet, model_record
 from fast_nst.video import stylize_video
 
 from .canonical import CanonicalTransformerNet
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "chaplin.mp4"
+Runner = Callable[[torch.Tensor], object]
 
 
-def median_seconds(fn: Callable[[], object], warmup: int, repeats: int) -> float:
+def median_seconds(fn: Callable[[], object], warmup: int, repeats: int, cuda: bool = False) -> float:
+    def timed() -> float:
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        timed()
+    return statistics.median(timed() for _ in range(repeats))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the end-to-end figure")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, 2 timed runs, no video: for CI")
-    p.add_argument("--json", type=Path, help="also write the results here")
-    args = p.parse_args()
-    sizes = [(64, 64), (96, 160)] if args.quick else [(512, 512), (1080, 1920)]
-    if args.quick:
-        args.repeats, args.warmup = 2, 1
-
+def make_model(folder: Path, width: int = 32) -> Path:
     torch.manual_seed(0)
-    folder = Path(tempfile.mkdtemp(prefix="fast-nst-bench-"))
-    model = folder / "model.pt"
-    torch.save(model_record(TransformerNet(width=32), {"style": "bench"}), model)
-    onnx_model = export_onnx(model, folder / "model.onnx").path
-    runners = {
-        "torch eager (fast-nst)": Stylizer.load(model, device="cpu"),
-        "onnxruntime CPU (fast-nst)": Stylizer.load(onnx_model, device="cpu"),
+    path = folder / f"bench-w{width}.pt"
+    torch.save(model_record(TransformerNet(width=width), {"style": "bench"}), path)
+    return path
+
+
+def _cuda_graph(stylizer: Stylizer, shape: tuple[int, ...]) -> Runner:
+    """The fp16 network captured once as a CUDA graph for one input shape, replayed per call."""
+    backend = stylizer.backend
+    static = torch.zeros(shape, device="cuda", dtype=torch.float16).contiguous(
+        memory_format=torch.channels_last
+    )
+    with torch.inference_mode():
+        for _ in range(3):  # warm up cuDNN's algorithm choice outside the capture
+            backend.net(static)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = backend.net(static)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        static.copy_(x)
+        graph.replay()
+        return out
+
+    return run
+
+
+def _cuda_graphs(model: Path) -> Runner:
+    """One CUDA graph per input shape, captured on first sight of the shape."""
+    stylizer = Stylizer.load(model, device="cuda", precision="fp16")
+    graphs: dict[tuple[int, ...], Runner] = {}
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if x.shape not in graphs:
+            graphs[x.shape] = _cuda_graph(stylizer, tuple(x.shape))
+        return graphs[x.shape](x)
+
+    return run
+
+
+def variants(model: Path, onnx_model: Path, cuda: bool, compile: bool) -> dict[str, Callable[[], Runner]]:
+    """Name -> a factory for a runner; factories, so a variant that cannot run here fails alone."""
+
+    def torch_on(device: str, **kw: object) -> Callable[[], Runner]:
+        def factory() -> Runner:
+            backend = Stylizer.load(model, device=device, backend="torch", **kw).backend
+            fmt = backend.memory_format
+            return lambda x: backend.forward(x.to(backend.dtype).contiguous(memory_format=fmt))
+
+        return factory
+
+    def ort(device: str, **kw: object) -> Callable[[], Runner]:
+        return lambda: Stylizer.load(onnx_model, device=device, **kw).backend
+
+    def canonical(device: str) -> Callable[[], Runner]:
+        def factory() -> Runner:
+            net = CanonicalTransformerNet().to(device).eval()
+            return lambda x: net(x * 255).clamp(0, 255)
+
+        return factory
+
+    table = {
+        "canonical example, eager fp32": canonical("cpu"),
+        "torch eager fp32": torch_on("cpu", channels_last=False),
+        "onnxruntime CPU (default on CPU)": ort("cpu"),
     }
-    canonical = CanonicalTransformerNet().eval()
-
-    results: dict[str, dict[str, float]] = {}
-    for h, w in sizes:
-        x = torch.rand(1, 3, h, w)
-        key = f"{w}x{h}"
-        for name, stylizer in runners.items():
-            seconds = median_seconds(partial(stylizer, x), args.warmup, args.repeats)
-            results.setdefault(name, {})[key] = seconds
-
-        def run_canonical(x: torch.Tensor = x) -> torch.Tensor:
-            with torch.no_grad():
-                return canonical(x * 255).clamp(0, 255)
-
-        results.setdefault("canonical example (eager)", {})[key] = median_seconds(
-            run_canonical, args.warmup, args.repeats
-        )
-
-    print(f"inference, median of {args.repeats} after {args.warmup} warm-up, CPU, torch {torch.__version__}")
-    print(f"{'':<28}" + "".join(f"{f'{w}x{h} s':>14}" for h, w in sizes))
-    for name, row in results.items():
-        print(f"{name:<28}" + "".join(f"{row[f'{w}x{h}']:>14.3f}" for h, w in sizes))
-    base = results["canonical example (eager)"]
-    for name in runners:
-        ratios = ", ".join(f"{k}: {base[k] / v:.2f}x" for k, v in results[name].items())
-        print(f"speed-up of {name} over the canonical example: {ratios}")
-
-    video = None
-    if not args.quick and args.video.is_file():
-        stylizer = runners["onnxruntime CPU (fast-nst)"]
-        start = time.perf_counter()
-        report = stylize_video(stylizer, args.video, folder / "out.mp4")
-        seconds = time.perf_counter() - start
-        video = {"file": str(args.video), "frames": report.frames, "seconds": seconds}
-        fps = report.frames / seconds
-        print(f"video {args.video.name}: {report.frames} frames in {seconds:.1f} s = {fps:.2f} frames/s")
-    if args.json:
-        args.json.write_text(json.dumps({"seconds": results, "video": video}, indent=1))
+    if compile:
+        table["torch.compile fp32"] = torch_on("cpu", compile=True, channels_last=False)
+    if cuda:
+        table = {
+            "canonical example, eager fp32 (CUDA)": canonical("cuda"),
+            "torch eager fp32": torch_on("cuda", channels_last=False),
+            "torch eager fp32 channels-last": torch_on("cuda"),
+            "torch eager bf16 channels-last": torch_on("cuda", precision="bf16"),
+            "torch eager fp16 channels-last (default on CUDA: --precision fp16)": torch_on(
+                "cuda", precision="fp16"
+            ),
+            "torch.compile fp16 channels-last": torch_on("cuda", precision="fp16", compile=True),
+            "CUDA graph fp16 channels-last": lambda: _cuda_graphs(model),
+            "onnxruntime CUDA/TensorRT fp32": ort("cuda"),
+            "onnxruntime TensorRT fp16": ort("cuda", precision="fp16"),
+        }
+    return table
 
 
-if __name__ == "__main__":
-    main()
+def measure_inference(
+    model: Path, onnx_model: Path, sizes: list[tuple[int, int]], warmup: int, repeats: int, compile: bool
+) -> dict[str, dict[str, float | str]]:
+    """Median seconds per image for each variant and (height, width); an error string if it failed."""
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    results: dict[str, dict[str, float | str]] = {}
+    for name, factory in variants(model, onnx_model, cuda, compile).items():
+        row = results.setdefault(name, {})
+        try:
+            runner = factory()
+        except Exception as e:  # a missing provider or compiler is a finding, not a crash
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+            continue
+        for h, w in sizes:
+            x = torch.rand(1, 3, h, w, device=device)
+            try:
+                x_in = x.cpu() if "onnxruntime" in name else x
+                with torch.inference_mode():
+                    row[f"{w}x{h}"] = median_seconds(partial(runner, x_in), warmup, repeats, cuda)
+            except Exception as e:
+                row[f"{w}x{h}"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return results
+
+
+def measure_video(model: Path, clip: Path, folder: Path, max_frames: int | None) -> dict[str, float]:
+    """End-to-end frames/s of `fast-nst stylize MODEL clip` with the default backend for this machine."""
+    stylizer = Stylizer.load(model, precision="fp16" if torch.cuda.is_available() else "fp32")
+    start = time.perf_counter()
+    report = stylize_video(stylizer, clip, folder / f"{clip.stem}.mp4", overwrite=True, max_frames=max_frames)
+    seconds = time.perf_counter() - start
+    return {"frames": report.frames, "seconds": seconds, "frames_per_s": report.frames / seconds}

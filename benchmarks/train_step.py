@@ -1,9 +1,7 @@
-"""Training throughput: fast-nst's trainer vs the canonical PyTorch example's step, in one run.
+"""Training throughput: fast-nst's trainer vs the canonical PyTorch example's step.
 
-    python -m benchmarks.train_step                 # 256 px, batch 4, 2 warm-up + 5 timed steps
-    python -m benchmarks.train_step --quick         # tiny sizes, for CI
-
-Each side runs in its own process (so peak memory is its own) over the same photos and painting.
+Run through `python -m benchmarks.run`. Each side runs in its own process (so peak memory is its
+own) over the same photos and painting.
 Ours is the real `fast_nst.train.train` loop in its default configuration, timed from its own
 per-step log; the canonical step includes its in-process photo loading, as the example has no
 loader workers. Reported: median seconds per step, images/s, peak memory.
@@ -78,7 +76,19 @@ def run_canonical(args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "peak_mb": _peak_memory_mb(device)}
 
 
+def measure(side: str, size: int, batch: int, steps: int, warmup: int, device: str) -> dict:
+    """One side's figures, measured in a fresh process so its peak memory is its own."""
+    cmd = [sys.executable, "-m", "benchmarks.train_step", "--only", side, "--size", str(size)]
+    cmd += ["--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--device", device]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    r["median_s"] = statistics.median(r["seconds"])
+    r["images_per_s"] = batch / r["median_s"]
+    return r
+
+
 def main() -> None:
+    """Child-process side of `measure`; `python -m benchmarks.run` is the entry point for people."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of training photos")
     p.add_argument("--style", type=Path, default=DEFAULT_STYLE, help="the painting")
@@ -87,44 +97,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    p.add_argument("--quick", action="store_true", help="64 px, 2 timed steps: a smoke test for CI")
-    p.add_argument("--json", type=Path, help="also write the results here")
-    p.add_argument("--only", choices=["ours", "canonical"], help=argparse.SUPPRESS)
+    p.add_argument("--only", choices=["ours", "canonical"], required=True, help="which trainer")
     args = p.parse_args()
-    if args.quick:
-        args.size, args.steps, args.warmup = 64, 2, 1
-    if args.only:  # child process: one side, JSON on stdout
-        print(json.dumps((run_ours if args.only == "ours" else run_canonical)(args)))
-        return
-
-    results = {}
-    for side in ("ours", "canonical"):
-        cmd = [sys.executable, "-m", "benchmarks.train_step", *sys.argv[1:], "--only", side]
-        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
-        r["median_s"] = statistics.median(r["seconds"])
-        r["images_per_s"] = args.batch / r["median_s"]
-        results[side] = r
-    ratio = results["ours"]["images_per_s"] / results["canonical"]["images_per_s"]
-    print(
-        f"training step, {args.size} px, batch {args.batch}, device {args.device}, torch {torch.__version__}"
-    )
-    print(f"{'':<10} {'s/step':>8} {'images/s':>9} {'peak MB':>8}")
-    for side, r in results.items():
-        print(f"{side:<10} {r['median_s']:>8.3f} {r['images_per_s']:>9.2f} {r['peak_mb']:>8.0f}")
-    print(f"ratio (ours / canonical images/s): {ratio:.2f}x")
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "config": vars(args)
-                    | {"data": str(args.data), "style": str(args.style), "json": str(args.json)},
-                    "results": results,
-                    "ratio": ratio,
-                },
-                indent=1,
-            )
-        )
+    print(json.dumps((run_ours if args.only == "ours" else run_canonical)(args)))
 
 
 if __name__ == "__main__":

@@ -521,10 +521,26 @@ def stylize(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.", rich_help_panel=STYLIZE_RUN)] = "auto",
     backend: Annotated[
         str | None,
-        typer.Option(help="torch or onnxruntime.", show_default="by model file", rich_help_panel=STYLIZE_RUN),
+        typer.Option(
+            help="torch or onnxruntime.",
+            show_default="onnxruntime on a CPU (a .pt is exported once, cached), torch on a GPU",
+            rich_help_panel=STYLIZE_RUN,
+        ),
     ] = None,
-    fp16: Annotated[
-        bool, typer.Option("--fp16", help="Half precision on a GPU.", rich_help_panel=STYLIZE_RUN)
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="fp32, fp16 or bf16 (fp16/bf16 pay off on a GPU; fp16 also enables TensorRT fp16).",
+            rich_help_panel=STYLIZE_RUN,
+        ),
+    ] = "fp32",
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the network: a slow first frame, then faster (long videos, big folders).",
+            rich_help_panel=STYLIZE_RUN,
+        ),
     ] = False,
     batch_size: Annotated[
         int, typer.Option(help="Frames or tiles per network call.", rich_help_panel=STYLIZE_RUN)
@@ -545,7 +561,8 @@ def stylize(
         model,
         device=device,
         backend=backend,
-        fp16=fp16,
+        precision=precision,
+        compile=compile,
         strength=strength,
         preserve_color=preserve_color,
         tile=tile,

@@ -67,8 +67,12 @@ def stylize_video(
     dst: Path,
     overwrite: bool = False,
     console: Console | None = None,
+    max_frames: int | None = None,
 ) -> VideoReport:
-    """Stylise every frame of `src` into `dst` (H.264, yuv420p, source frame rate, audio kept)."""
+    """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
+
+    H.264, yuv420p, the source frame rate, audio kept.
+    """
     src, dst = Path(src), Path(dst)
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
     if fmt is None:
@@ -88,7 +92,9 @@ def stylize_video(
         vin.thread_type = "AUTO"
         ain = source.streams.audio[0] if source.streams.audio else None
         with av.open(str(tmp), "w", format=fmt) as sink:
-            report = _transcode(stylizer, source, vin, ain, sink, src, console or Console(stderr=True))
+            report = _transcode(
+                stylizer, source, vin, ain, sink, src, console or Console(stderr=True), max_frames
+            )
     return report
 
 
@@ -100,6 +106,7 @@ def _transcode(
     sink: Any,
     src: Path,
     console: Console,
+    max_frames: int | None,
 ) -> VideoReport:
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
     encoder = _h264_encoder()
@@ -110,6 +117,8 @@ def _transcode(
         vout.options = {"crf": "18", "preset": "medium"}
     aout, audio_mode = _audio_stream(ain, sink)
     total = vin.frames or int(float(source.duration or 0) / 1e6 * float(rate))
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
 
     decoded: queue.Queue = queue.Queue(QUEUE_FRAMES)
     stylized: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -189,8 +198,10 @@ def _transcode(
                     (early_audio.append if frames == 0 else stylized.put)(item)
                     continue
                 batch.append(item[1])
-                if len(batch) == stylizer.batch_size:
+                if len(batch) == stylizer.batch_size or frames + len(batch) == max_frames:
                     flush()
+                if frames == max_frames:
+                    break
             if batch:
                 flush()
     finally:

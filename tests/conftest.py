@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,12 @@ def shared_path(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs the shared development data ({path} is absent; see data/README.md)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """ONNX exports cached by the runtime go to a per-session folder, never the user's cache."""
+    os.environ["FAST_NST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

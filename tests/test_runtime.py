@@ -23,7 +23,7 @@ def model_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stylizer(model_file):
-    return Stylizer.load(model_file, device="cpu")
+    return Stylizer.load(model_file, device="cpu", backend="torch")
 
 
 @pytest.mark.parametrize(("w", "h"), [(101, 67), (33, 130), (64, 64)])
@@ -83,7 +83,7 @@ def test_tiled_matches_untiled_with_no_seam(stylizer, model_file, photo):
     """384x256 photo in 160 px tiles: close to the one-piece result, and no line at tile edges."""
     x = pil_to_tensor(open_image(photo))
     whole = stylizer(x)
-    tiled = Stylizer.load(model_file, tile=160, overlap=64)(x)
+    tiled = Stylizer.load(model_file, backend="torch", tile=160, overlap=64)(x)
     diff = (tiled - whole).abs().mean(1)[0]
     assert diff.mean() < 0.004
     w = x.shape[-1]

@@ -38,6 +38,16 @@ def median_seconds(fn: Callable[[], object], warmup: int, repeats: int, cuda: bo
     return statistics.median(timed() for _ in range(repeats))
 
 
+def network_flops(h: int, w: int, width: int = 32) -> float:
+    """FLOPs of one forward pass at h x w (counted at 64 x 64; the cost is proportional to pixels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        TransformerNet(width=width)(torch.rand(1, 3, 64, 64))
+    return counter.get_total_flops() * h * w / 64**2
+
+
 def make_model(folder: Path, width: int = 32) -> Path:
     torch.manual_seed(0)
     path = folder / f"bench-w{width}.pt"

@@ -71,10 +71,16 @@ def training(args: argparse.Namespace) -> dict:
     }
     base = results["canonical example, batch 4"]["images_per_s"]
     print(f"\ntraining, {size} px crops, median s/step of {args.repeats} after {args.warmup} warm-up")
-    print(f"{'':<28}{'s/step':>9}{'images/s':>10}{'vs canonical':>14}{'peak MB':>9}")
+    columns = ("s/step", 9), ("images/s", 10), ("vs canonical", 14), ("GFLOP/img", 11), ("GFLOP/s", 9)
+    print(f"{'':<28}" + "".join(f"{c:>{w}}" for c, w in columns) + f"{'peak MB':>9}")
     for name, r in results.items():
-        ratio = r["images_per_s"] / base
-        print(f"{name:<28}{r['median_s']:>9.3f}{r['images_per_s']:>10.2f}{ratio:>13.2f}x{r['peak_mb']:>9.0f}")
+        side, batch = runs[name]
+        r["gflop_per_image"] = train_step.step_flops(side, size, batch) / 1e9
+        ratio, rate = r["images_per_s"] / base, r["images_per_s"] * r["gflop_per_image"]
+        print(
+            f"{name:<28}{r['median_s']:>9.3f}{r['images_per_s']:>10.2f}{ratio:>13.2f}x"
+            f"{r['gflop_per_image']:>11.1f}{rate:>9.1f}{r['peak_mb']:>9.0f}"
+        )
     return {"size": size, "results": results}
 
 
@@ -95,7 +101,9 @@ def inference_speed(args: argparse.Namespace, folder: Path) -> dict:
         last, first = row[keys[-1]], base.get(keys[-1])
         ratio = f"{first / last:.2f}x" if isinstance(last, float) and isinstance(first, float) else ""
         print(f"{name:<44}" + "".join(cells) + f"   {ratio:>8}")
-    return {"sizes": keys, "seconds": results}
+    flops = {f"{w}x{h}": inference.network_flops(h, w) for h, w in sizes}
+    print("network GFLOP per image: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in flops.items()))
+    return {"sizes": keys, "seconds": results, "flops": flops}
 
 
 def video(args: argparse.Namespace, folder: Path) -> dict:

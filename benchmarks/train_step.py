@@ -76,6 +76,36 @@ def run_canonical(args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "peak_mb": _peak_memory_mb(device)}
 
 
+def step_flops(side: str, size: int, batch: int) -> float:
+    """FLOPs per image of one training step (forward + backward), by torch's flop counter.
+
+    Counted on a 64 px step and scaled to `size`: every layer is convolutional, so the cost is
+    proportional to the pixels. The style targets, computed once per run, are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.canonical import CanonicalTrainer
+    from fast_nst.losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+    from fast_nst.transformer import TransformerNet
+    from fast_nst.vgg import VGG19Encoder
+
+    torch.manual_seed(0)
+    x, style = torch.rand(batch, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    counter = FlopCounterMode(display=False)
+    if side == "canonical":
+        trainer = CanonicalTrainer(style, batch, torch.device("cpu"))
+        with counter:
+            trainer.step(x * 255)
+    else:
+        encoder = VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS])
+        weights = dict.fromkeys(STYLE_LAYERS, 1.0)
+        loss = PerceptualLoss(encoder, [style], weights, CONTENT_LAYERS, 10.0, 1.0, 10.0)
+        net = TransformerNet()  # the default width, 32
+        with counter:
+            loss(net(x), loss.content_targets(x)).total.backward()
+    return counter.get_total_flops() / batch * (size / 64) ** 2
+
+
 def measure(side: str, size: int, batch: int, steps: int, warmup: int, device: str) -> dict:
     """One side's figures, measured in a fresh process so its peak memory is its own."""
     cmd = [sys.executable, "-m", "benchmarks.train_step", "--only", side, "--size", str(size)]

@@ -481,8 +481,23 @@ STYLIZE_IMAGE, STYLIZE_RUN = "Image", "Runtime"
 
 @app.command()
 def stylize(
-    model: Annotated[Path, typer.Argument(help="Model file: .pt from `fast-nst train` or .onnx.")],
-    source: Annotated[Path, typer.Argument(help="An image, a folder of images (recursive) or a video.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="[MODEL] SOURCE: a model file (.pt from `fast-nst train`, or .onnx), then an image, "
+            "a folder of images (recursive) or a video. Leave out MODEL when using --style.",
+            metavar="[MODEL] SOURCE",
+            show_default=False,
+        ),
+    ],
+    style: Annotated[
+        str | None,
+        typer.Option(
+            "--style",
+            "-s",
+            help="A built-in style by name instead of a model file (list them: fast-nst styles).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -545,14 +560,23 @@ def stylize(
     batch_size: Annotated[
         int, typer.Option(help="Frames or tiles per network call.", rich_help_panel=STYLIZE_RUN)
     ] = 4,
+    frames: Annotated[
+        int | None,
+        typer.Option(help="Videos: stylise only the first N frames (a quick preview).", min=1),
+    ] = None,
 ) -> None:
     """Stylise an image, a folder of images or a video (sound kept).
 
-    Example: fast-nst stylize models/mosaic.onnx photos/ -o stylized/
+    Examples: fast-nst stylize photo.jpg --style mosaic -o out.jpg;
+    fast-nst stylize models/mosaic.onnx photos/ -o stylized/
     """
     from .runtime import Stylizer, stylize_folder, stylize_image_file
     from .video import is_video_path, stylize_video
 
+    if len(paths) != (1 if style else 2):
+        usage = "fast-nst stylize MODEL SOURCE, or fast-nst stylize SOURCE --style NAME"
+        raise UserError(f"expected {'one path' if style else 'a model and a source'} ({usage})")
+    model, source = (style, paths[0]) if style else (paths[0], paths[1])
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
     if (scale is not None and scale <= 0) or (max_size is not None and max_size < 1):
@@ -581,7 +605,7 @@ def stylize(
             failed = len(report.failed)
             raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
     elif is_video_path(source):
-        video = stylize_video(stylizer, source, out, overwrite, console=err)
+        video = stylize_video(stylizer, source, out, overwrite, console=err, max_frames=frames)
         err.print(f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}", soft_wrap=True)
         if video.damage:
             raise UserError(f"{source}: damaged, stylised up to frame {video.frames} ({video.damage})")
@@ -610,3 +634,62 @@ def export(
     report = export_onnx(model, out or model.with_suffix(".onnx"), fp16=fp16, overwrite=overwrite)
     diffs = ", ".join(f"{size}: {d:.2e}" for size, d in report.max_abs_diff.items())
     print(f"{report.path}: written; max |onnxruntime - torch| {diffs} (limit {report.tolerance:g})")
+
+
+@app.command()
+def styles() -> None:
+    """List the built-in styles (use one with: fast-nst stylize photo.jpg --style NAME).
+
+    Their model cards, with training settings and quality figures, are in models/README.md; the
+    preview sheet printed below shows a test photo in each of them.
+    """
+    from rich.table import Table
+
+    from .styles import builtin_styles, models_folder
+
+    found = builtin_styles()
+    if not found:
+        raise UserError(f"no built-in styles are installed (looked in {models_folder()})")
+    table = Table("name", "painting", "credit and licence", "style gap", "content error")
+    for s in found.values():
+        gap, error = s.quality.get("style_gap"), s.quality.get("content_err")
+        table.add_row(
+            s.name,
+            s.painting,
+            f"{s.credit}; {s.licence}",
+            f"{gap:.2f}" if gap is not None else "",
+            f"{error:.2f}" if error is not None else "",
+        )
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    gallery = models_folder() / "gallery.jpg"
+    if gallery.is_file():
+        print(f"preview sheet: {gallery}")
+
+
+@app.command()
+def sheet(
+    photo: Annotated[Path, typer.Argument(help="The photo to show in every built-in style.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The sheet to write (JPEG, PNG...).")],
+    size: Annotated[int, typer.Option(help="Long side of each picture on the sheet, in pixels.")] = 512,
+    columns: Annotated[int, typer.Option(help="Pictures per row.", min=1)] = 4,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """The photo in every built-in style, side by side on one labelled sheet.
+
+    Example: fast-nst sheet photo.jpg -o sheet.jpg
+    """
+    from .files import open_image, resize_long_side
+    from .runtime import Stylizer, save_output
+    from .styles import builtin_styles, contact_sheet
+
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+    if size < 16:
+        raise UserError(f"--size must be at least 16 pixels (got {size})")
+    image = resize_long_side(open_image(photo), size)
+    found = builtin_styles()
+    if not found:
+        raise UserError("no built-in styles are installed")
+    stylized = {name: Stylizer.load(name)(image) for name in found}
+    save_output(contact_sheet(image, stylized, columns), out)
+    err.print(f"{out}: {len(stylized)} styles", soft_wrap=True)

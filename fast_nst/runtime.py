@@ -31,6 +31,7 @@ from .color import preserve_color
 from .data import find_images
 from .errors import UserError
 from .files import open_image, pil_to_tensor, save_image, tensor_to_pil
+from .styles import builtin_style, looks_like_a_name
 
 ONNX_FORMAT = "fast-nst-onnx"
 IO_CONVENTION = "input and output: (batch, 3, height, width) float32 RGB in [0, 1]"
@@ -44,15 +45,18 @@ BACKENDS = ("torch", "onnxruntime")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_model(ref: str | Path) -> Path:
-    """Turn what the user typed for a model into a file path.
+def resolve_model(ref: str | Path, torch_backend: bool = False) -> Path:
+    """Turn what the user typed for a model (a file, or a built-in style's name) into a file path.
 
-    The single place where a reference becomes a file: built-in style names will resolve here.
+    A built-in style resolves to its ONNX file, or its .pt when PyTorch will run it.
     """
     path = Path(ref)
-    if not path.is_file():
-        raise UserError(f"{path}: no such model file")
-    return path
+    if path.is_file():
+        return path
+    if looks_like_a_name(ref):
+        style = builtin_style(str(ref))
+        return style.pt if torch_backend else style.onnx
+    raise UserError(f"{path}: no such model file")
 
 
 def cache_dir() -> Path:
@@ -402,16 +406,20 @@ class Stylizer:
         compile: torch.compile the network (slow first call, faster after).
         channels_last: None means yes on CUDA (faster convolutions there), no on the CPU.
         """
-        path = resolve_model(model)
-        suffix = path.suffix.lower()
-        if suffix not in (".pt", ".pth", ".onnx"):
-            raise UserError(f"{path}: unknown model format '{suffix}' (expected a .pt or .onnx file)")
         if backend not in (None, *BACKENDS):
             raise UserError(f"--backend {backend}: expected torch or onnxruntime")
         if precision not in PRECISIONS:
             raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        torch_only = bool(compile or channels_last or precision != "fp32")
+        if backend is None and not Path(model).is_file() and looks_like_a_name(model):
+            # A built-in style has both files: PyTorch on a GPU or for its options, else ONNX Runtime.
+            gpu = device != "cpu" and pick_torch_device(device).type == "cuda"
+            backend = "torch" if torch_only or gpu else "onnxruntime"
+        path = resolve_model(model, torch_backend=backend == "torch")
+        suffix = path.suffix.lower()
+        if suffix not in (".pt", ".pth", ".onnx"):
+            raise UserError(f"{path}: unknown model format '{suffix}' (expected a .pt or .onnx file)")
         if backend is None:
-            torch_only = compile or channels_last or precision != "fp32"
             on_cpu = suffix == ".onnx" or pick_torch_device(device).type == "cpu"
             backend = "onnxruntime" if on_cpu and not (torch_only and suffix != ".onnx") else "torch"
         if backend == "onnxruntime":
@@ -519,10 +527,10 @@ def stylize_image_file(
     if Path(src).resolve() == Path(dst).resolve():
         raise UserError(f"{dst}: the output would replace the input")
     img = resize_for_output(open_image(src), max_size, scale)
-    _save(stylizer(img), dst)
+    save_output(stylizer(img), dst)
 
 
-def _save(img: Image.Image, dst: Path) -> None:
+def save_output(img: Image.Image, dst: Path) -> None:
     # PIL's default JPEG quality (75) visibly blurs brush strokes.
     save_image(img, dst, **({"quality": 95} if dst.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}))
 
@@ -578,7 +586,7 @@ def stylize_folder(
             try:
                 if isinstance(img, UserError):
                     raise img
-                _save(stylizer(img), target)
+                save_output(stylizer(img), target)
                 report.done += 1
             except UserError as e:
                 report.failed.append(str(e))

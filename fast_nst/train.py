@@ -24,10 +24,8 @@ from .data import find_images, make_loader, preview_split
 from .errors import UserError
 from .files import load_image_tensor, save_image, tensor_to_pil, torch_save
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
-from .transformer import TransformerNet, model_record
+from .transformer import CHECKPOINT_FORMAT, TransformerNet, model_record
 from .vgg import VGG19Encoder
-
-CHECKPOINT_FORMAT = "fast-nst-checkpoint"
 
 
 @dataclass

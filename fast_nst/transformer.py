@@ -79,6 +79,7 @@ class TransformerNet(nn.Module):
 
 
 MODEL_FORMAT = "fast-nst-model"
+CHECKPOINT_FORMAT = "fast-nst-checkpoint"
 
 
 def model_record(net: TransformerNet, meta: dict) -> dict:
@@ -123,7 +124,23 @@ def load_model(path: Path) -> tuple[TransformerNet, dict]:
         ) from None
     except Exception as e:
         raise UserError(f"{path}: not a PyTorch model file ({type(e).__name__})") from None
+    if isinstance(record, dict) and record.get("format") == CHECKPOINT_FORMAT:
+        record = _checkpoint_as_record(record)
     return net_from_record(record, str(path)), record
+
+
+def _checkpoint_as_record(ckpt: dict) -> dict:
+    """A training checkpoint read as a model file, so a run can be tried out while it trains."""
+    cfg = ckpt["config"]
+    state = {k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
+    meta = {"style": Path(cfg["style"]).stem, "steps": ckpt["step"], "config": cfg}
+    return {
+        "format": MODEL_FORMAT,
+        "version": None,
+        "arch": {"width": cfg["width"]},
+        "meta": meta,
+        "state_dict": state,
+    }
 
 
 def _unwrap(net: nn.Module) -> nn.Module:

@@ -79,6 +79,12 @@ def test_run_files_and_model_metadata(tmp_path, photos):
     record = torch.load(out, weights_only=True)
     assert record["meta"]["style"] == "mosaic" and record["meta"]["steps"] == 6
     assert record["meta"]["config"]["image_size"] == 64
+    # The last checkpoint is the same network, usable as a model (to try a run while it trains).
+    final, _ = load_model(out)
+    from_checkpoint, ckpt_record = load_model(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt_record["meta"]["style"] == "mosaic" and ckpt_record["meta"]["steps"] == 6
+    x = torch.rand(1, 3, 40, 40)
+    assert torch.equal(final(x), from_checkpoint(x))
     run = tmp_path / "run"
     assert sorted(p.name for p in run.glob("preview_*.png")) == ["preview_0000003.png", "preview_0000006.png"]
     assert not list(tmp_path.rglob("*.tmp"))

@@ -80,3 +80,12 @@ def test_chaplin_every_frame_at_source_size_and_rate(stylizer, tmp_path):
     assert report.frames == 241 and report.damage is None and report.audio == "copied"
     frames, rate, size, audio, _ = probe(tmp_path / "chaplin.mp4")
     assert (frames, rate, size) == (241, Fraction(25), (640, 360)) and audio == ["mp3float"]
+
+
+def test_frames_option_previews_the_start(tmp_path):
+    src = make_clip(tmp_path / "clip.mp4", "mp4", "aac")
+    model = make_model(tmp_path / "m.pt", width=8)
+    result = run_cli("stylize", str(model), str(src), "-o", str(tmp_path / "o.mp4"), "--frames", "5")
+    assert result.returncode == 0, result.stderr
+    frames, rate, size, audio, _ = probe(tmp_path / "o.mp4")
+    assert (frames, rate, size, audio) == (5, Fraction(10), (96, 64), ["aac"])

@@ -1,0 +1,100 @@
+"""Built-in styles: shipped inside the package, found by name, the same in ONNX and PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, run_cli
+from PIL import Image
+
+from fast_nst.errors import UserError
+from fast_nst.export import FP16_TOLERANCE, FP32_TOLERANCE
+from fast_nst.files import load_image_tensor
+from fast_nst.runtime import Stylizer
+from fast_nst.styles import builtin_styles
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("mosaic",)  # every style models/README.md documents
+
+
+def test_the_documented_styles_are_installed():
+    styles = builtin_styles()
+    assert set(SHIPPED) <= set(styles)
+    for style in styles.values():
+        assert style.quality["style_gap"] > 0 and style.quality["content_err"] > 0
+        assert style.painting and style.licence
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_onnx_and_pt_give_the_same_image(name, photo):
+    x = load_image_tensor(photo)
+    onnx = Stylizer.load(name, device="cpu")
+    pt = Stylizer.load(name, device="cpu", backend="torch")
+    assert onnx.backend.name == "onnxruntime" and pt.backend.name == "torch"
+    precision = onnx.backend.session.get_modelmeta().custom_metadata_map["fast_nst.precision"]
+    bound = FP16_TOLERANCE if precision == "fp16" else FP32_TOLERANCE
+    assert (onnx(x) - pt(x)).abs().max() < bound
+    assert onnx.style == name
+
+
+def test_unknown_style_lists_the_valid_ones():
+    with pytest.raises(UserError, match="no such built-in style") as e:
+        Stylizer.load("picasso")
+    assert all(name in str(e.value) for name in SHIPPED)
+    result = run_cli("stylize", "photo.jpg", "--style", "picasso")
+    assert_one_line_error(result, "picasso: no such built-in style", *SHIPPED)
+
+
+def test_styles_command_lists_them():
+    result = run_cli("styles")
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in SHIPPED)
+
+
+def test_main_command_stylizes_with_a_builtin_style(photo, tmp_path):
+    result = run_cli("stylize", str(photo), "--style", SHIPPED[0], "-o", str(tmp_path / "out.jpg"))
+    assert result.returncode == 0, result.stderr
+    out = Image.open(tmp_path / "out.jpg")
+    assert out.size == Image.open(photo).size
+    assert np.abs(np.asarray(out, float) - np.asarray(Image.open(photo), float)).mean() > 20  # restyled
+    assert_one_line_error(run_cli("stylize", str(photo)), "expected a model and a source")
+
+
+def test_sheet_shows_the_photo_in_every_style(photo, tmp_path):
+    result = run_cli("sheet", str(photo), "-o", str(tmp_path / "sheet.jpg"), "--size", "96", "--columns", "8")
+    assert result.returncode == 0, result.stderr
+    sheet = Image.open(tmp_path / "sheet.jpg")
+    tiles = 1 + len(builtin_styles())
+    assert sheet.width == 96 * min(8, tiles)
+    assert_one_line_error(run_cli("sheet", str(photo), "-o", str(tmp_path / "sheet.jpg")), "already exists")
+
+
+@pytest.mark.slow
+def test_a_regular_install_carries_the_models(tmp_path):
+    """Build the wheel, check the models are inside, install it into a fresh venv, load by name."""
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
+    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("fast_nst-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in SHIPPED:
+        assert {f"fast_nst/models/{name}.onnx", f"fast_nst/models/{name}.pt"} <= names
+    assert "fast_nst/models/styles.json" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    code = (
+        "import fast_nst.styles as s, fast_nst.runtime as r; "
+        "print(s.models_folder()); print(r.Stylizer.load('mosaic').style)"
+    )
+    result = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    folder, style = result.stdout.split()
+    assert Path(folder).is_relative_to(venv) and style == "mosaic"

@@ -6,6 +6,7 @@ PerceptualLoss, plus the iteration count at which the optimisation first matches
 Prints a Markdown table for BENCHMARKS.md; --json writes the raw figures.
 
     python -m benchmarks.gatys_vs_feedforward --model models/mosaic.pt --style mosaic.jpg
+    python -m benchmarks.gatys_vs_feedforward --model models/mosaic.pt --size 256 --limit 2  # CPU
     python -m benchmarks.gatys_vs_feedforward --quick      # CI smoke run: tiny, random model
 """
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="trained .pt; without it (--quick only) a random net")
     parser.add_argument("--size", type=int, default=512, help="long side of the photos")
     parser.add_argument("--iters", default="50,100,200,500", help="L-BFGS iteration counts to report")
+    parser.add_argument("--limit", type=int, help="only the first N photos (a CPU run takes minutes each)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 photo, 64 px, 2 and 4 iterations")
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--model is required (the trained feed-forward model to compare with)")
     checkpoints = [int(s) for s in args.iters.split(",")]
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    photos = photos[:1] if args.quick else photos
+    photos = photos[: 1 if args.quick else args.limit]
 
     device = pick_device(args.device)
     encoder = VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS]).to(device)

@@ -553,7 +553,7 @@ def stylize(
         bool,
         typer.Option(
             "--compile",
-            help="torch.compile the network: a slow first frame, then faster (long videos, big folders).",
+            help="torch.compile the network: a slow first frame at each new size, then faster (long videos).",
             rich_help_panel=STYLIZE_RUN,
         ),
     ] = False,
@@ -571,12 +571,15 @@ def stylize(
     fast-nst stylize models/mosaic.onnx photos/ -o stylized/
     """
     from .runtime import Stylizer, stylize_folder, stylize_image_file
+    from .styles import builtin_style
     from .video import is_video_path, stylize_video
 
     if len(paths) != (1 if style else 2):
         usage = "fast-nst stylize MODEL SOURCE, or fast-nst stylize SOURCE --style NAME"
         raise UserError(f"expected {'one path' if style else 'a model and a source'} ({usage})")
     model, source = (style, paths[0]) if style else (paths[0], paths[1])
+    if style:
+        builtin_style(style)  # a mistyped name is the likelier mistake: say so first
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
     if (scale is not None and scale <= 0) or (max_size is not None and max_size < 1):

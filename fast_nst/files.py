@@ -27,6 +27,10 @@ def _reason(e: BaseException) -> str:
     return (getattr(e, "strerror", None) or str(e) or type(e).__name__).rstrip(".")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the body succeeds."""
@@ -40,6 +44,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes the file private (0600); outputs are ordinary files
         os.replace(tmp, path)
     except OSError as e:
         raise UserError(f"{path}: cannot write ({_reason(e)})") from None

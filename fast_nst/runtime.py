@@ -111,8 +111,10 @@ class TorchBackend:
         self.dtype = PRECISIONS[self.precision]
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.net = self.net.to(self.device, self.dtype, memory_format=self.memory_format).eval()
-        # dynamic=True: one compiled graph serves every image size (video frames, tiles, photos).
-        self.forward = torch.compile(self.net, dynamic=True) if self.compile else self.net
+        # Static shapes: one graph per image size, which is what --compile is for (a video's frames).
+        # dynamic=True would serve every size with one graph, but torch 2.13's inductor cannot lower
+        # the network's pad-to-a-multiple-of-4 arithmetic symbolically.
+        self.forward = torch.compile(self.net, dynamic=False) if self.compile else self.net
 
     def __call__(self, x: Tensor) -> Tensor:
         return self._apply(self.forward, x)
@@ -400,8 +402,8 @@ class Stylizer:
 
         backend: torch or onnxruntime. None picks the fastest for the model and device: ONNX
         Runtime for .onnx, and for .pt on a CPU too (through an ONNX export made once and cached:
-        about 2x faster than PyTorch eager there); PyTorch for .pt on a GPU or when asked for
-        compile / a half precision / channels-last.
+        1.5-1.7x faster than PyTorch eager there at 512 px and up); PyTorch for .pt on a GPU or
+        when asked for compile / a half precision / channels-last.
         precision: fp32, fp16 or bf16 (PyTorch); with ONNX Runtime, fp16 lets TensorRT use it.
         compile: torch.compile the network (slow first call, faster after).
         channels_last: None means yes on CUDA (faster convolutions there), no on the CPU.

@@ -131,7 +131,8 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
         encoder, [style], style_layers, content_layers, cfg.style_weight, cfg.content_weight, cfg.tv_weight
     )
     model = TransformerNet(cfg.width).to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # Fused: one kernel for all parameters instead of a dozen ops per tensor (CPU and CUDA).
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     step = 0
     if resume is not None:

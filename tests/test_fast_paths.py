@@ -70,7 +70,7 @@ def test_half_precision_stays_close(model_file, image, precision, mean_bound, ma
 def test_compiled_is_the_same_function(model_file, image, eager):
     compiled = Stylizer.load(model_file, device="cpu", compile=True)
     assert (compiled(image) - eager).abs().max() < 1e-4
-    odd = image[..., :199, :257]  # a second size through the same (dynamic) compiled graph
+    odd = image[..., :199, :257]  # a second size: a second graph, same function
     reference = Stylizer.load(model_file, device="cpu", backend="torch")(odd)
     assert (compiled(odd) - reference).abs().max() < 1e-4
 

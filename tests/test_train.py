@@ -88,6 +88,10 @@ def test_run_files_and_model_metadata(tmp_path, photos):
     run = tmp_path / "run"
     assert sorted(p.name for p in run.glob("preview_*.png")) == ["preview_0000003.png", "preview_0000006.png"]
     assert not list(tmp_path.rglob("*.tmp"))
+    # Written through a private temporary file, but left as an ordinary file (umask applies).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_unreadable_photos_are_skipped_and_counted(tmp_path, photos):

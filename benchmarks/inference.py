@@ -89,8 +89,13 @@ def _cuda_graphs(model: Path) -> Runner:
     return run
 
 
-def variants(model: Path, onnx_model: Path, cuda: bool, compile: bool) -> dict[str, Callable[[], Runner]]:
-    """Name -> a factory for a runner; factories, so a variant that cannot run here fails alone."""
+def variants(
+    model: Path, onnx_model: Path, light_onnx: Path, cuda: bool, compile: bool
+) -> dict[str, Callable[[], Runner]]:
+    """Name -> a factory for a runner; factories, so a variant that cannot run here fails alone.
+
+    `light_onnx` is the width-16 network (`fast-nst train --width 16`), the CPU user's option.
+    """
 
     def torch_on(device: str, **kw: object) -> Callable[[], Runner]:
         def factory() -> Runner:
@@ -100,8 +105,8 @@ def variants(model: Path, onnx_model: Path, cuda: bool, compile: bool) -> dict[s
 
         return factory
 
-    def ort(device: str, **kw: object) -> Callable[[], Runner]:
-        return lambda: Stylizer.load(onnx_model, device=device, **kw).backend
+    def ort(device: str, path: Path = onnx_model, **kw: object) -> Callable[[], Runner]:
+        return lambda: Stylizer.load(path, device=device, **kw).backend
 
     def canonical(device: str) -> Callable[[], Runner]:
         def factory() -> Runner:
@@ -114,6 +119,7 @@ def variants(model: Path, onnx_model: Path, cuda: bool, compile: bool) -> dict[s
         "canonical example, eager fp32": canonical("cpu"),
         "torch eager fp32": torch_on("cpu", channels_last=False),
         "onnxruntime CPU (default on CPU)": ort("cpu"),
+        "onnxruntime CPU, light model (--width 16)": ort("cpu", light_onnx),
     }
     if compile:
         table["torch.compile fp32"] = torch_on("cpu", compile=True, channels_last=False)
@@ -130,18 +136,25 @@ def variants(model: Path, onnx_model: Path, cuda: bool, compile: bool) -> dict[s
             "CUDA graph fp16 channels-last": lambda: _cuda_graphs(model),
             "onnxruntime CUDA/TensorRT fp32": ort("cuda"),
             "onnxruntime TensorRT fp16": ort("cuda", precision="fp16"),
+            "onnxruntime TensorRT fp16, light model (--width 16)": ort("cuda", light_onnx, precision="fp16"),
         }
     return table
 
 
 def measure_inference(
-    model: Path, onnx_model: Path, sizes: list[tuple[int, int]], warmup: int, repeats: int, compile: bool
+    model: Path,
+    onnx_model: Path,
+    light_onnx: Path,
+    sizes: list[tuple[int, int]],
+    warmup: int,
+    repeats: int,
+    compile: bool,
 ) -> dict[str, dict[str, float | str]]:
     """Median seconds per image for each variant and (height, width); an error string if it failed."""
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     results: dict[str, dict[str, float | str]] = {}
-    for name, factory in variants(model, onnx_model, cuda, compile).items():
+    for name, factory in variants(model, onnx_model, light_onnx, cuda, compile).items():
         row = results.setdefault(name, {})
         try:
             runner = factory()

@@ -88,7 +88,10 @@ def inference_speed(args: argparse.Namespace, folder: Path) -> dict:
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     model = inference.make_model(folder)
     onnx_model = export_onnx(model, folder / "bench.onnx").path
-    results = inference.measure_inference(model, onnx_model, sizes, args.warmup, args.repeats, args.compile)
+    light = export_onnx(inference.make_model(folder, width=16), folder / "bench-w16.onnx").path
+    results = inference.measure_inference(
+        model, onnx_model, light, sizes, args.warmup, args.repeats, args.compile
+    )
     keys = [f"{w}x{h}" for h, w in sizes]
     base = next(iter(results.values()))  # the canonical example comes first
     print(f"\ninference, ms per image (model only), median of {args.repeats} after {args.warmup} warm-up")
@@ -103,7 +106,9 @@ def inference_speed(args: argparse.Namespace, folder: Path) -> dict:
         print(f"{name:<44}" + "".join(cells) + f"   {ratio:>8}")
     flops = {f"{w}x{h}": inference.network_flops(h, w) for h, w in sizes}
     print("network GFLOP per image: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in flops.items()))
-    return {"sizes": keys, "seconds": results, "flops": flops}
+    light_flops = {f"{w}x{h}": inference.network_flops(h, w, width=16) for h, w in sizes}
+    print("light model (width 16): " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in light_flops.items()))
+    return {"sizes": keys, "seconds": results, "flops": flops, "light_flops": light_flops}
 
 
 def video(args: argparse.Namespace, folder: Path) -> dict:

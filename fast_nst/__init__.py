@@ -1,6 +1,6 @@
 """fast-nst: train feed-forward style-transfer networks from one painting and run them fast."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str) -> object:

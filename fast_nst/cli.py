@@ -54,8 +54,17 @@ def main(
 DATA, LOSS, OPTIM, OUTPUT, SPEED = "Data", "Loss", "Optimisation", "Output and logging", "Speed"
 
 
+# What a resumed run may change: where and how long it runs, the loss balance and the logging.
+# Everything else (painting, network, crops, layers, seed) is the checkpoint's.
+RESUME_MAY_CHANGE = (
+    "steps", "epochs", "data", "out", "device", "workers", "lr", "style_weight", "content_weight",
+    "tv_weight", "log_every", "preview_every", "checkpoint_every", "tensorboard",
+)  # fmt: skip
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     style: Annotated[
         Path | None,
         typer.Option(help="The painting to learn, any image file.", rich_help_panel=DATA),
@@ -81,7 +90,8 @@ def train(
         Path | None,
         typer.Option(
             help="Continue a run from its checkpoint (runs/<name>/checkpoint.pt) with its settings; "
-            "only --steps/--epochs/--data/--out/--device/--workers may change.",
+            "--steps/--epochs, --data, --out, --device, --workers, the loss weights, --lr and the "
+            "logging options may change (e.g. a lower --content-weight for a stronger style).",
             rich_help_panel=OUTPUT,
         ),
     ] = None,
@@ -247,8 +257,22 @@ def train(
     from .train import train as run_training
 
     if resume is not None:
+        # Typer ships its own copy of click, so its ParameterSource enum is compared by name.
+        given = [
+            name
+            for name in ctx.params
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        fixed = [
+            f"--{name.replace('_', '-')}" for name in given if name not in (*RESUME_MAY_CHANGE, "resume")
+        ]
+        if fixed:
+            raise UserError(
+                f"{resume}: {', '.join(fixed)} cannot change in a resumed run (the checkpoint fixes it)"
+            )
+        changes = {name: ctx.params[name] for name in given if name in RESUME_MAY_CHANGE}
         cfg = config_for_resume(
-            resume, steps=steps, data=_str(data), out=_str(out), device=device, workers=workers, epochs=epochs
+            resume, **{k: _str(v) if isinstance(v, Path) else v for k, v in changes.items()}
         )
     else:
         if style is None or data is None:

@@ -143,8 +143,13 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+        for group in optimizer.param_groups:  # the checkpoint's optimizer state brings its own lr
+            group["lr"] = cfg.lr
         step = ckpt["step"]
-        console.print(f"resumed from {resume} at step {step}")
+        was = ckpt["config"]
+        changed = [f"{k} {was[k]} -> {v}" for k, v in dataclasses.asdict(cfg).items() if was.get(k, v) != v]
+        note = f" ({', '.join(changed)})" if changed else ""
+        console.print(f"resumed from {resume} at step {step}{note}")
     step_fn = torch.compile(model) if cfg.compile else model
 
     loader = make_loader(
@@ -275,7 +280,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def config_for_resume(path: Path, **overrides: object) -> TrainConfig:
-    """The checkpoint's own config, with the machine- and place-specific settings overridden."""
+    """The checkpoint's own config, with the settings a resumed run may change overridden."""
     cfg = TrainConfig(**load_checkpoint(path)["config"])
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 

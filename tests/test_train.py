@@ -183,6 +183,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, photos):
     assert "--resume" in stderr
     step = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
     assert step >= 2
-    done = run_cli("train", "--resume", str(tmp_path / "run" / "checkpoint.pt"), "--steps", str(step + 2))
+    ckpt = str(tmp_path / "run" / "checkpoint.pt")
+    fixed = run_cli("train", "--resume", ckpt, "--width", "32")
+    assert_one_line_error(fixed, "checkpoint.pt", "--width cannot change")
+    done = run_cli("train", "--resume", ckpt, "--steps", str(step + 2), "--content-weight", "0.5")
     assert done.returncode == 0, done.stderr
-    assert load_model(tmp_path / "m.pt")[1]["meta"]["steps"] == step + 2
+    assert "content_weight 1.0 -> 0.5" in done.stderr
+    meta = load_model(tmp_path / "m.pt")[1]["meta"]
+    assert meta["steps"] == step + 2 and meta["config"]["content_weight"] == 0.5

@@ -402,7 +402,7 @@ class Stylizer:
 
         backend: torch or onnxruntime. None picks the fastest for the model and device: ONNX
         Runtime for .onnx, and for .pt on a CPU too (through an ONNX export made once and cached:
-        1.4-1.7x faster than PyTorch eager there at 512 px and up); PyTorch for .pt on a GPU or
+        1.15-1.8x faster than PyTorch eager there, the most at 1080p); PyTorch for .pt on a GPU or
         when asked for compile / a half precision / channels-last.
         precision: fp32, fp16 or bf16 (PyTorch); with ONNX Runtime, fp16 lets TensorRT use it.
         compile: torch.compile the network (slow first call, faster after).

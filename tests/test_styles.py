@@ -19,7 +19,7 @@ from fast_nst.runtime import Stylizer
 from fast_nst.styles import builtin_styles
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("mosaic", "mosaic_light", "candy")  # every style models/README.md documents
+SHIPPED = ("mosaic", "mosaic_light", "candy", "starry_night")  # every style models/README.md documents
 
 
 def test_the_documented_styles_are_installed():

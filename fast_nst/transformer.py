@@ -50,6 +50,8 @@ class ResidualBlock(nn.Module):
 # Both produce, per output channel, its four 2x2 pixel phases at half resolution and then
 # interleave them: channel layout (channel, row phase, column phase), as in pixel_shuffle.
 
+_PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offsets, in channel order
+
 
 def _interleave(phases: Tensor) -> Tensor:
     """(N, 4C, H, W) phases -> (N, C, 2H, 2W): `F.pixel_shuffle(phases, 2)`.
@@ -86,9 +88,6 @@ class UpsampleConv2d(nn.Conv2d):
         y = F.conv2d(_replicate_pad(x), weight, self.bias.repeat(4))
         phases = [y[:, i * c : (i + 1) * c, p : p + h, q : q + w] for i, (p, q) in enumerate(_PHASES)]
         return _interleave(torch.stack(phases, 2).flatten(1, 2))
-
-
-_PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 def _replicate_pad(x: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 from fast_nst.data import find_images
 from fast_nst.evaluate import EVAL_SIZE, gap_metrics, standard_encoder
 from fast_nst.files import open_image, resize_long_side
+from fast_nst.losses import STYLE_LAYERS
 from fast_nst.runtime import Stylizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,8 +35,12 @@ def quality(model: str | Path, style: Path, photos: Path, out: Path | None = Non
             out.mkdir(parents=True, exist_ok=True)
             output.save(out / f"{path.stem}.jpg", quality=92)
         figures = gap_metrics(output, content, style, encoder)
-        per_photo[path.stem] = {k: figures[k] for k in ("style_gap", "content_err")}
+        per_photo[path.stem] = figures
     mean = {k: sum(p[k] for p in per_photo.values()) / len(per_photo) for k in ("style_gap", "content_err")}
+    # Which layers lag: the mean ratio per style layer (the gap is their geometric mean).
+    mean["style_gap_layers"] = {
+        n: sum(p["style_gap_layers"][n] for p in per_photo.values()) / len(per_photo) for n in STYLE_LAYERS
+    }
     return {"model": str(model), "style": str(style), "photos": per_photo, "mean": mean}
 
 
@@ -53,6 +58,7 @@ def main() -> None:
         print(f"{name:<20} style_gap {r['style_gap']:.3f}  content_err {r['content_err']:.3f}")
     m = report["mean"]
     print(f"{'mean':<20} style_gap {m['style_gap']:.3f}  content_err {m['content_err']:.3f}")
+    print("style_gap by layer: " + "  ".join(f"{n} {r:.3f}" for n, r in m["style_gap_layers"].items()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 

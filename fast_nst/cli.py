@@ -152,6 +152,15 @@ def train(
             rich_help_panel=LOSS,
         ),
     ] = 512,
+    balance_layers: Annotated[
+        bool,
+        typer.Option(
+            "--balance-layers/--no-balance-layers",
+            help="Measure each style layer against how far plain photos are from the painting there, "
+            "so brushwork layers count as much as colour (the balance of evaluate --metric gap).",
+            rich_help_panel=LOSS,
+        ),
+    ] = False,
     vgg_weights: Annotated[
         str,
         typer.Option(
@@ -167,6 +176,15 @@ def train(
             rich_help_panel=OPTIM,
         ),
     ] = 32,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from a trained model's weights (a .pt file, a checkpoint or a built-in "
+            "style name) instead of random ones: fine-tuned from a trained style, a new painting "
+            "needs fewer steps.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = None,
     seed: Annotated[
         int,
         typer.Option(
@@ -296,7 +314,9 @@ def train(
             style_layers=style_layers,
             content_layers=content_layers,
             style_size=style_size or None,
+            balance_layers=balance_layers,
             width=width,
+            init=init,
             vgg_weights=vgg_weights,
             seed=seed,
             device=device or "auto",

@@ -169,27 +169,32 @@ def make_loader(
     )
 
 
-def preview_split(files: list[Path], count: int, size: int) -> tuple[list[Path], Tensor]:
-    """Hold out `count` readable photos, evenly spaced over the sorted list, for preview grids.
+def spaced_photos(files: list[Path], count: int, size: int) -> tuple[list[int], Tensor]:
+    """`count` readable photos evenly spaced over the sorted list, centre-cropped to size x size.
 
-    Returns the remaining training files and the held-out photos as a float (N, 3, size, size)
-    batch: the same images every time for the same folder.
+    Returns their indices and a float (N, 3, size, size) batch: the same images every time for
+    the same folder, so whatever is computed from them is the same when a run resumes.
     """
+    spaced = [int(k * len(files) / count) for k in range(count)]
+    order = spaced + [i for i in range(len(files)) if i not in set(spaced)]
+    picked: list[int] = []
+    images: list[Tensor] = []
+    for index in order:
+        if len(picked) == count:
+            break
+        try:
+            images.append(to_uint8_chw(center_crop(open_image(files[index]), size)))
+            picked.append(index)
+        except UserError:
+            continue
+    return picked, torch.stack(images).float().div(255) if images else torch.empty(0, 3, size, size)
+
+
+def preview_split(files: list[Path], count: int, size: int) -> tuple[list[Path], Tensor]:
+    """Hold out `count` photos (`spaced_photos`) for preview grids; returns the rest and them."""
     if count <= 0:
         return files, torch.empty(0, 3, size, size)
     if len(files) <= count:
         raise UserError(f"need more than {count} training images to hold {count} out for previews")
-    spaced = [int(k * len(files) / count) for k in range(count)]
-    order = spaced + [i for i in range(len(files)) if i not in set(spaced)]
-    held: set[int] = set()
-    images: list[Tensor] = []
-    for index in order:
-        if len(held) == count:
-            break
-        try:
-            images.append(to_uint8_chw(center_crop(open_image(files[index]), size)))
-            held.add(index)
-        except UserError:
-            continue
-    keep = [f for i, f in enumerate(files) if i not in held]
-    return keep, torch.stack(images).float().div(255) if images else torch.empty(0, 3, size, size)
+    held, images = spaced_photos(files, count, size)
+    return [f for i, f in enumerate(files) if i not in set(held)], images

@@ -71,6 +71,7 @@ class StyleLoss(nn.Module):
         self.layer_weights = {n: float(layer_weights[n]) for n in self.layers}
         for n, g in targets.items():
             self.register_buffer(f"target_{n}", g.float())
+            self.register_buffer(f"scale_{n}", torch.ones((), device=g.device))
 
     def target(self, layer: str) -> Tensor:
         return getattr(self, f"target_{layer}")
@@ -79,7 +80,7 @@ class StyleLoss(nn.Module):
         out = {}
         for n in self.layers:
             g, t = gram_matrix(features[n]), self.target(n)
-            out[n] = relative_sq_error(g, t.expand_as(g))
+            out[n] = relative_sq_error(g, t.expand_as(g)) / getattr(self, f"scale_{n}")
         return out
 
     def forward(self, features: Mapping[str, Tensor]) -> Tensor:
@@ -150,6 +151,21 @@ class PerceptualLoss(nn.Module):
                     grams[n] = grams[n] + gram_matrix(feats[n]).mean(0, keepdim=True) * (w / sum(blend))
         self.style = StyleLoss(grams, style_layers)
         self.content = ContentLoss(content_layers)
+
+    @torch.no_grad()
+    def balance_style_layers(self, photos: Tensor) -> dict[str, float]:
+        """Measure each style layer from now on in units of how far plain photos are from the painting.
+
+        Relative to the painting's Gram alone, layers weigh what the painting happens to give them:
+        for udnie relu1_1 (colour) starts 8x above relu2_1, so a network learns the palette and
+        leaves the brushwork. Divided by the photos' own error, every layer's loss reads as a
+        squared style gap (1 = no closer to the painting than a photo), the balance of
+        `fast-nst evaluate --metric gap`. Returns the photos' per-layer error before balancing.
+        """
+        measured = self.style.per_layer(self.encoder(photos, self.style.layers))
+        for n, err in measured.items():
+            getattr(self.style, f"scale_{n}").mul_(err)
+        return {n: err.item() for n, err in measured.items()}
 
     @torch.no_grad()
     def content_targets(self, content: Tensor) -> dict[str, Tensor]:

@@ -20,12 +20,15 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .data import find_images, make_loader, preview_split
+from .data import find_images, make_loader, preview_split, spaced_photos
 from .errors import UserError
 from .files import load_image_tensor, save_image, tensor_to_pil, torch_save
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
-from .transformer import CHECKPOINT_FORMAT, TransformerNet, model_record
+from .runtime import resolve_model
+from .transformer import CHECKPOINT_FORMAT, TransformerNet, load_model, model_record
 from .vgg import VGG19Encoder
+
+BALANCE_PHOTOS = 8  # training photos that set the style layers' units under --balance-layers
 
 
 @dataclass
@@ -47,7 +50,9 @@ class TrainConfig:
     style_layers: str = ",".join(STYLE_LAYERS)
     content_layers: str = ",".join(CONTENT_LAYERS)
     style_size: int | None = 512  # long side of the painting; None keeps its size
+    balance_layers: bool = False  # style layers in units of a plain photo's distance to the painting
     width: int = 32
+    init: str | None = None  # start from this model's weights (file or built-in style name)
     vgg_weights: str = "caffe"
     seed: int = 0
     device: str = "auto"
@@ -130,7 +135,15 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     loss_fn = PerceptualLoss(
         encoder, [style], style_layers, content_layers, cfg.style_weight, cfg.content_weight, cfg.tv_weight
     )
-    model = TransformerNet(cfg.width).to(device, memory_format=memory_format)
+    if cfg.balance_layers:
+        _, sample = spaced_photos(files, BALANCE_PHOTOS, cfg.image_size)
+        measured = loss_fn.balance_style_layers(sample.to(device))
+        units = ", ".join(f"{n} {v:.2f}" for n, v in measured.items())
+        console.print(f"style layers balanced: a plain photo's style loss per layer was {units}")
+    model = TransformerNet(cfg.width)
+    if cfg.init is not None and resume is None:
+        model.load_state_dict(initial_weights(cfg.init, cfg.width))
+    model = model.to(device, memory_format=memory_format)
     # Fused: one kernel for all parameters instead of a dozen ops per tensor (CPU and CUDA).
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -237,6 +250,18 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     torch_save(model_record(model, meta), Path(cfg.out))
     console.print(f"done: {step} steps; model written to {cfg.out} (run files in {run_dir})")
     return Path(cfg.out)
+
+
+def initial_weights(ref: str, width: int) -> dict[str, torch.Tensor]:
+    """The weights of a trained model to fine-tune from: a model file, a checkpoint or a built-in style.
+
+    A network that already keeps the photo's structure and paints only has to learn a new palette
+    and texture, which takes fewer steps than learning all of it from random weights.
+    """
+    net, _ = load_model(resolve_model(ref, torch_backend=True))
+    if net.width != width:
+        raise UserError(f"--init {ref}: a width-{net.width} network, but this run trains width {width}")
+    return net.state_dict()
 
 
 @torch.no_grad()

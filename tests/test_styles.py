@@ -19,7 +19,8 @@ from fast_nst.runtime import Stylizer
 from fast_nst.styles import builtin_styles
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("mosaic", "mosaic_light", "candy", "starry_night")  # every style models/README.md documents
+# Every style models/README.md documents.
+SHIPPED = ("mosaic", "mosaic_light", "candy", "starry_night", "udnie")
 
 
 def test_the_documented_styles_are_installed():

@@ -191,3 +191,16 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, photos):
     assert "content_weight 1.0 -> 0.5" in done.stderr
     meta = load_model(tmp_path / "m.pt")[1]["meta"]
     assert meta["steps"] == step + 2 and meta["config"]["content_weight"] == 0.5
+
+
+def test_init_fine_tunes_from_a_trained_style(tmp_path, photos):
+    """--init starts from the shipped mosaic_light weights: its very first step already paints
+    mosaic (a fraction of the loss of random weights), and a width mismatch is a one-line error."""
+    first_loss = {}
+    for init in (None, "mosaic_light"):
+        cfg = tiny(tmp_path / str(init), photos, steps=1, width=16, image_size=128, style_size=256, init=init)
+        train(cfg, console=quiet())
+        first_loss[init] = json.loads((tmp_path / str(init) / "run" / "log.jsonl").read_text())["loss"]
+    assert first_loss["mosaic_light"] < 0.5 * first_loss[None], first_loss
+    wrong_width = run_cli(*small_run_args(tmp_path, photos, 1), "--init", "mosaic")
+    assert_one_line_error(wrong_width, "mosaic", "width")

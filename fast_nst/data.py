@@ -176,7 +176,8 @@ def spaced_photos(files: list[Path], count: int, size: int) -> tuple[list[int], 
     the same folder, so whatever is computed from them is the same when a run resumes.
     """
     spaced = [int(k * len(files) / count) for k in range(count)]
-    order = spaced + [i for i in range(len(files)) if i not in set(spaced)]
+    first = set(spaced)
+    order = spaced + [i for i in range(len(files)) if i not in first]
     picked: list[int] = []
     images: list[Tensor] = []
     for index in order:
@@ -197,4 +198,5 @@ def preview_split(files: list[Path], count: int, size: int) -> tuple[list[Path],
     if len(files) <= count:
         raise UserError(f"need more than {count} training images to hold {count} out for previews")
     held, images = spaced_photos(files, count, size)
-    return [f for i, f in enumerate(files) if i not in set(held)], images
+    held_set = set(held)
+    return [f for i, f in enumerate(files) if i not in held_set], images

@@ -157,7 +157,7 @@ class PerceptualLoss(nn.Module):
         """Measure each style layer from now on in units of how far plain photos are from the painting.
 
         Relative to the painting's Gram alone, layers weigh what the painting happens to give them:
-        for udnie relu1_1 (colour) starts 8x above relu2_1, so a network learns the palette and
+        for udnie a photo's relu1_1 (colour) loss is ~5x its relu2_1 loss, so a network learns the palette and
         leaves the brushwork. Divided by the photos' own error, every layer's loss reads as a
         squared style gap (1 = no closer to the painting than a photo), the balance of
         `fast-nst evaluate --metric gap`. Returns the photos' per-layer error before balancing.

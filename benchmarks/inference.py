@@ -18,7 +18,6 @@ import torch
 
 from fast_nst.runtime import Stylizer
 from fast_nst.transformer import TransformerNet, model_record
-from fast_nst.video import stylize_video
 
 from .canonical import CanonicalTransformerNet
 
@@ -141,16 +140,21 @@ def variants(
     return table
 
 
+def shape_key(batch: int, h: int, w: int) -> str:
+    return f"{w}x{h}" if batch == 1 else f"{w}x{h} b{batch}"
+
+
 def measure_inference(
     model: Path,
     onnx_model: Path,
     light_onnx: Path,
-    sizes: list[tuple[int, int]],
+    shapes: list[tuple[int, int, int]],
     warmup: int,
     repeats: int,
     compile: bool,
 ) -> dict[str, dict[str, float | str]]:
-    """Median seconds per image for each variant and (height, width); an error string if it failed."""
+    """Median seconds per image for each variant and (batch, height, width), keyed by `shape_key`;
+    an error string where it failed."""
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     results: dict[str, dict[str, float | str]] = {}
@@ -161,19 +165,21 @@ def measure_inference(
         except Exception as e:  # a missing provider or compiler is a finding, not a crash
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
             continue
-        for h, w in sizes:
-            x = torch.rand(1, 3, h, w, device=device)
+        for b, h, w in shapes:
+            x = torch.rand(b, 3, h, w, device=device)
             try:
                 x_in = x.cpu() if "onnxruntime" in name else x
                 with torch.inference_mode():
-                    row[f"{w}x{h}"] = median_seconds(partial(runner, x_in), warmup, repeats, cuda)
+                    row[shape_key(b, h, w)] = median_seconds(partial(runner, x_in), warmup, repeats, cuda) / b
             except Exception as e:
-                row[f"{w}x{h}"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                row[shape_key(b, h, w)] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
     return results
 
 
 def measure_video(model: Path, clip: Path, folder: Path, max_frames: int | None) -> dict[str, float]:
     """End-to-end frames/s of `fast-nst stylize MODEL clip` with the default backend for this machine."""
+    from fast_nst.video import stylize_video  # PyAV: only this part needs it (the GPU machine lacks it)
+
     stylizer = Stylizer.load(model, precision="fp16" if torch.cuda.is_available() else "fp32")
     start = time.perf_counter()
     report = stylize_video(stylizer, clip, folder / f"{clip.stem}.mp4", overwrite=True, max_frames=max_frames)

@@ -106,10 +106,13 @@ def step_flops(side: str, size: int, batch: int) -> float:
     return counter.get_total_flops() / batch * (size / 64) ** 2
 
 
-def measure(side: str, size: int, batch: int, steps: int, warmup: int, device: str) -> dict:
+def measure(
+    side: str, size: int, batch: int, steps: int, warmup: int, device: str, data: Path, style: Path
+) -> dict:
     """One side's figures, measured in a fresh process so its peak memory is its own."""
     cmd = [sys.executable, "-m", "benchmarks.train_step", "--only", side, "--size", str(size)]
     cmd += ["--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--device", device]
+    cmd += ["--data", str(data), "--style", str(style)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     r["median_s"] = statistics.median(r["seconds"])

@@ -57,8 +57,9 @@ DATA, LOSS, OPTIM, OUTPUT, SPEED = "Data", "Loss", "Optimisation", "Output and l
 # What a resumed run may change: where and how long it runs, the loss balance and the logging.
 # Everything else (painting, network, crops, layers, seed) is the checkpoint's.
 RESUME_MAY_CHANGE = (
-    "steps", "epochs", "data", "out", "device", "workers", "lr", "style_weight", "content_weight",
-    "tv_weight", "log_every", "preview_every", "checkpoint_every", "tensorboard",
+    "steps", "epochs", "data", "out", "device", "workers", "data_on_device", "lr", "lr_schedule", "warmup",
+    "style_weight", "content_weight", "tv_weight", "log_every", "preview_every", "checkpoint_every",
+    "tensorboard",
 )  # fmt: skip
 
 
@@ -115,7 +116,28 @@ def train(
         int,
         typer.Option(help="Side of the random square crops trained on, in pixels.", rich_help_panel=DATA),
     ] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.", rich_help_panel=OPTIM)] = 1e-3,
+    lr: Annotated[
+        float,
+        typer.Option(
+            help="Adam's peak learning rate for batch 4; a batch of B uses lr * sqrt(B/4).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = 1e-3,
+    lr_schedule: Annotated[
+        str,
+        typer.Option(
+            help="cosine: warm up, then decay to a tenth of the peak by the last step; constant: "
+            "warm up, then hold the peak.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = "cosine",
+    warmup: Annotated[
+        float,
+        typer.Option(
+            help="Share of the run spent raising the learning rate from 0 to its peak (0 to 1).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = 0.02,
     style_weight: Annotated[
         float,
         typer.Option(
@@ -232,6 +254,16 @@ def train(
             rich_help_panel=SPEED,
         ),
     ] = None,
+    data_on_device: Annotated[
+        bool | None,
+        typer.Option(
+            "--data-on-device/--no-data-on-device",
+            help="Decode every photo once into the GPU's memory and crop there (no loader bottleneck "
+            "at thousands of images/s).",
+            show_default="on for CUDA when the photos take under half the free memory",
+            rich_help_panel=SPEED,
+        ),
+    ] = None,
     run_dir: Annotated[
         Path | None,
         typer.Option(
@@ -308,6 +340,8 @@ def train(
             batch_size=batch_size,
             image_size=image_size,
             lr=lr,
+            lr_schedule=lr_schedule,
+            warmup=warmup,
             style_weight=style_weight,
             content_weight=content_weight,
             tv_weight=tv_weight,
@@ -324,6 +358,7 @@ def train(
             channels_last=channels_last,
             compile=compile,
             workers=workers,
+            data_on_device=data_on_device,
             log_every=log_every,
             preview_every=preview_every,
             checkpoint_every=checkpoint_every,

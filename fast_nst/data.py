@@ -11,11 +11,15 @@ import math
 import os
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -42,21 +46,21 @@ def find_images(root: Path) -> list[Path]:
     return files
 
 
-def random_resized_crop(
-    img: Image.Image, size: int, rng: random.Random, min_area: float = 0.5
-) -> Image.Image:
-    """A random square-ish region of at least `min_area` of the photo, resized to size x size."""
-    w, h = img.size
+def crop_box(w: int, h: int, rng: random.Random, min_area: float = 0.5) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of a random square-ish region of at least `min_area` of a w x h photo."""
     for _ in range(10):
         area = w * h * rng.uniform(min_area, 1.0)
         aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
         cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
         if 0 < cw <= w and 0 < ch <= h:
-            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-            break
-    else:  # extreme aspect ratios: the largest centred square
-        cw = ch = min(w, h)
-        x, y = (w - cw) // 2, (h - ch) // 2
+            return rng.randint(0, w - cw), rng.randint(0, h - ch), cw, ch
+    side = min(w, h)  # extreme aspect ratios: the largest centred square
+    return (w - side) // 2, (h - side) // 2, side, side
+
+
+def random_resized_crop(img: Image.Image, size: int, rng: random.Random) -> Image.Image:
+    """A random `crop_box` of the photo, resized to size x size."""
+    x, y, cw, ch = crop_box(*img.size, rng)
     return img.resize((size, size), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch))
 
 
@@ -167,6 +171,91 @@ def make_loader(
         persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None,
     )
+
+
+class DeviceCrops:
+    """Every photo decoded once into one uint8 tensor on the training device; crops made there.
+
+    A GPU step takes a few milliseconds, far less than decoding its photos from JPEG on a few
+    CPU cores, so on CUDA the photos are decoded up front (in parallel, once) and each batch is
+    one gather plus one `grid_sample` on the device. Each photo is stored squashed to a
+    `store` x `store` square and remembers its own width and height, so crops have the
+    geometry `crop_box` gives the CPU loader, with the same seeds: the stream is as reproducible
+    and resumable, and sees the same regions (resampled from the stored copy, not the file).
+    """
+
+    def __init__(self, files: list[Path], size: int, device: torch.device, console: Console) -> None:
+        self.size = size
+        self.store = self.stored_side(size)
+        images = torch.empty(len(files), 3, self.store, self.store, dtype=torch.uint8, device=device)
+        self.shapes: list[tuple[int, int]] = []
+        self.failed: list[str] = []
+        kept = 0
+        progress = Progress(TextColumn("[bold]decode"), BarColumn(), MofNCompleteColumn(), console=console)
+        with progress, ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+            task = progress.add_task("", total=len(files))
+            for result in pool.map(self._decode, files):
+                if isinstance(result, UserError):
+                    self.failed.append(str(result))
+                else:
+                    pixels, shape = result
+                    images[kept].copy_(pixels)
+                    self.shapes.append(shape)
+                    kept += 1
+                progress.advance(task)
+        if kept == 0:
+            raise UserError(f"none of the {len(files)} photos could be read (first: {self.failed[0]})")
+        self.images = images[:kept]
+
+    @staticmethod
+    def stored_side(size: int) -> int:
+        """A half-area crop of the stored square is still upsampled no more than 1.14x."""
+        return math.ceil(size * 5 / 4)
+
+    @classmethod
+    def bytes_needed(cls, n_photos: int, size: int) -> int:
+        return n_photos * 3 * cls.stored_side(size) ** 2
+
+    def _decode(self, path: Path) -> tuple[Tensor, tuple[int, int]] | UserError:
+        try:
+            img = _open_for_crop(path, self.store)
+        except UserError as e:
+            return e
+        square = img.resize((self.store, self.store), Image.Resampling.BILINEAR)
+        return to_uint8_chw(square), img.size
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def batches(
+        self, batch_size: int, seed: int, start_step: int, steps: int
+    ) -> Iterator[tuple[Tensor, list[str]]]:
+        """uint8 (B, 3, size, size) batches on the device, as `make_loader` yields them.
+
+        The photos that could not be decoded come with the first batch, for the loop to report.
+        """
+        failed = self.failed
+        for batch in StepSampler(len(self), batch_size, seed, start_step, steps):
+            yield self.crops(batch), failed
+            failed = []
+
+    def crops(self, batch: list[Sample]) -> Tensor:
+        theta = torch.zeros(len(batch), 2, 3)
+        for row, (index, sample_seed) in enumerate(batch):
+            rng = random.Random(sample_seed)
+            w, h = self.shapes[index]
+            x, y, cw, ch = crop_box(w, h, rng)
+            flip = -1.0 if rng.random() < 0.5 else 1.0
+            # The box in grid_sample's [-1, 1] coordinates: centre and half-extent per axis.
+            theta[row, 0, 0], theta[row, 0, 2] = flip * cw / w, (2 * x + cw) / w - 1
+            theta[row, 1, 1], theta[row, 1, 2] = ch / h, (2 * y + ch) / h - 1
+        indices = torch.tensor([i for i, _ in batch], device=self.images.device)
+        source = self.images.index_select(0, indices).float()
+        grid = F.affine_grid(
+            theta.to(source.device), [len(batch), 3, self.size, self.size], align_corners=False
+        )
+        crops = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return crops.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def spaced_photos(files: list[Path], count: int, size: int) -> tuple[list[int], Tensor]:

@@ -45,17 +45,13 @@ BACKENDS = ("torch", "onnxruntime")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_model(ref: str | Path, torch_backend: bool = False) -> Path:
-    """Turn what the user typed for a model (a file, or a built-in style's name) into a file path.
-
-    A built-in style resolves to its ONNX file, or its .pt when PyTorch will run it.
-    """
+def resolve_model(ref: str | Path) -> Path:
+    """Turn what the user typed for a model (a file, or a built-in style's name) into a file path."""
     path = Path(ref)
     if path.is_file():
         return path
     if looks_like_a_name(ref):
-        style = builtin_style(str(ref))
-        return style.pt if torch_backend else style.onnx
+        return builtin_style(str(ref)).pt
     raise UserError(f"{path}: no such model file")
 
 
@@ -413,11 +409,7 @@ class Stylizer:
         if precision not in PRECISIONS:
             raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
         torch_only = bool(compile or channels_last or precision != "fp32")
-        if backend is None and not Path(model).is_file() and looks_like_a_name(model):
-            # A built-in style has both files: PyTorch on a GPU or for its options, else ONNX Runtime.
-            gpu = device != "cpu" and pick_torch_device(device).type == "cuda"
-            backend = "torch" if torch_only or gpu else "onnxruntime"
-        path = resolve_model(model, torch_backend=backend == "torch")
+        path = resolve_model(model)
         suffix = path.suffix.lower()
         if suffix not in (".pt", ".pth", ".onnx"):
             raise UserError(f"{path}: unknown model format '{suffix}' (expected a .pt or .onnx file)")

@@ -48,21 +48,27 @@ class ResidualBlock(nn.Module):
 
 # Two layers are computed in a cheaper form of the same function (checked in test_fast_paths).
 # Both produce, per output channel, its four 2x2 pixel phases at half resolution and then
-# interleave them: channel layout (channel, row phase, column phase), as in pixel_shuffle.
+# interleave them. Channels are phase-major, (row phase, column phase, channel): the layout of
+# ONNX's DepthToSpace in DCR mode, so the exported graph interleaves with one operator.
 
-_PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offsets, in channel order
+PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offsets, in channel order
 
 
 def _interleave(phases: Tensor) -> Tensor:
-    """(N, 4C, H, W) phases -> (N, C, 2H, 2W): `F.pixel_shuffle(phases, 2)`.
-
-    Written as two transposes that each move one axis, which ONNX Runtime runs about twice as
-    fast as the DepthToSpace that pixel_shuffle exports to (a tenth of a second per layer at 1080p).
-    """
+    """(N, 4C, H, W) phase-major -> (N, C, 2H, 2W): DepthToSpace(blocksize=2, mode="DCR")."""
     n, c4, h, w = phases.shape
     c = c4 // 4
-    rows = phases.reshape(n, c, 2, 2, h, w).permute(0, 1, 2, 4, 5, 3).reshape(n, c, 2, h, 2 * w)
-    return rows.permute(0, 1, 3, 2, 4).reshape(n, c, 2 * h, 2 * w)
+    return phases.reshape(n, 2, 2, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c, 2 * h, 2 * w)
+
+
+def phase_major_kernels(conv: UpsampleConv2d | PhaseConv2d) -> tuple[Tensor, Tensor]:
+    """The kernels and biases the fast form of `conv` runs, phase-major (4 x out_channels)."""
+    if isinstance(conv, UpsampleConv2d):
+        weight = torch.einsum("pij,ocjl,qkl->pqocik", conv.taps, conv.weight, conv.taps)
+        return weight.reshape(4 * conv.out_channels, conv.in_channels, 2, 2), conv.bias.repeat(4)
+    # Phase (p, q) is the kernel shifted by (p, q) inside a (k+1)x(k+1) window.
+    phases = [F.pad(conv.weight, (q, 1 - q, p, 1 - p)) for p, q in PHASES]
+    return torch.cat(phases), conv.bias.repeat(4)
 
 
 class UpsampleConv2d(nn.Conv2d):
@@ -83,11 +89,9 @@ class UpsampleConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w, c = x.shape[-2], x.shape[-1], self.out_channels
-        weight = torch.einsum("pij,ocjl,qkl->pqocik", self.taps, self.weight, self.taps)
-        weight = weight.reshape(4 * c, self.in_channels, 2, 2)  # phase-major: channels (p, q, o)
-        y = F.conv2d(_replicate_pad(x), weight, self.bias.repeat(4))
-        phases = [y[:, i * c : (i + 1) * c, p : p + h, q : q + w] for i, (p, q) in enumerate(_PHASES)]
-        return _interleave(torch.stack(phases, 2).flatten(1, 2))
+        y = F.conv2d(_replicate_pad(x), *phase_major_kernels(self))
+        phases = [y[:, i * c : (i + 1) * c, p : p + h, q : q + w] for i, (p, q) in enumerate(PHASES)]
+        return _interleave(torch.cat(phases, 1))
 
 
 def _replicate_pad(x: Tensor) -> Tensor:
@@ -101,19 +105,16 @@ class PhaseConv2d(nn.Conv2d):
     """The output convolution (few channels, stride 1, reflect padding), computed by pixel phases.
 
     CPU kernels (oneDNN, ONNX Runtime's NCHWc) compute output channels in blocks of 8 or 16, so
-    a 32-to-3 9x9 convolution pays for 8-16 channels and was a fifth of ONNX Runtime's time at
-    1080p. As a stride-2 convolution whose 4x as many outputs are the 2x2 pixel phases (Shi et
-    al. 2016), it is 12 channels on a quarter of the pixels: 2x faster. Needs even input sizes
-    (TransformerNet pads to a multiple of 4).
+    a 32-to-3 9x9 convolution pays for 8-16 channels to make 3 and was a fifth of ONNX Runtime's
+    time at 1080p. As a stride-2 convolution whose 4x as many outputs are the 2x2 pixel phases
+    (Shi et al. 2016), it is 12 channels on a quarter of the pixels: 2x faster. Needs even input
+    sizes (TransformerNet pads to a multiple of 4).
     """
 
     def forward(self, x: Tensor) -> Tensor:
         pad = self.kernel_size[0] // 2
-        # Phase (p, q) is the kernel shifted by (p, q) inside a (k+1)x(k+1) window.
-        phases = [F.pad(self.weight, (q, 1 - q, p, 1 - p)) for p, q in _PHASES]
-        weight = torch.stack(phases, 1).flatten(0, 1)  # channels (o, p, q)
         x = F.pad(x, (pad, pad + 1, pad, pad + 1), mode="reflect")
-        return _interleave(F.conv2d(x, weight, self.bias.repeat_interleave(4), stride=2))
+        return _interleave(F.conv2d(x, *phase_major_kernels(self), stride=2))
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
@@ -154,15 +155,18 @@ MODEL_FORMAT = "fast-nst-model"
 CHECKPOINT_FORMAT = "fast-nst-checkpoint"
 
 
-def model_record(net: TransformerNet, meta: dict) -> dict:
+def model_record(net: TransformerNet, meta: dict, half: bool = False) -> dict:
     """What a model file holds: weights plus enough to rebuild the net and say where it came from.
 
     Plain tensors, strings and numbers only, so it loads with `torch.load(weights_only=True)`.
+    half: store the weights as float16, half the bytes (how the built-in styles ship); loading
+    widens them back to float32, and the stylised images differ by under 1/255.
     """
     from . import __version__
 
     net = _unwrap(net)
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to("cpu", dtype, copy=True) for k, v in net.state_dict().items()}
     arch = {"width": net.width, "n_residual": net.n_residual}
     return {"format": MODEL_FORMAT, "version": __version__, "arch": arch, "meta": meta, "state_dict": state}
 

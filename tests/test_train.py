@@ -3,6 +3,7 @@ fails cleanly."""
 
 import dataclasses
 import io
+import itertools
 import json
 import os
 import resource
@@ -10,14 +11,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
 from rich.console import Console
 
-from fast_nst.train import TrainConfig, load_checkpoint, train
+from fast_nst.train import LR_FINAL, TrainConfig, load_checkpoint, lr_at, train
 from fast_nst.transformer import load_model
 
 
@@ -56,11 +59,65 @@ def quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
 
 
-def test_resume_continues_exactly(tmp_path, photos):
-    straight = tiny(tmp_path / "a", photos)
+def _interrupt_after(log: Path, lines: int) -> threading.Thread:
+    """Ctrl-C to this process once the run's log has `lines` lines, as a user presses it mid-run."""
+
+    def watch() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= lines:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["loader", "data-on-device"])
+def test_an_interrupted_run_resumes_exactly(tmp_path, photos, on_device):
+    """Stopped by Ctrl-C anywhere, then resumed: the same weights as a run never stopped, with the
+    default schedule (warm-up, cosine decay) and either data path."""
+    straight = tiny(tmp_path / "a", photos, steps=8, warmup=0.25, data_on_device=on_device)
+    train(straight, console=quiet())
+    stopped = dataclasses.replace(
+        straight, out=str(tmp_path / "b" / "m.pt"), run_dir=str(tmp_path / "b" / "run")
+    )
+    watcher = _interrupt_after(tmp_path / "b" / "run" / "log.jsonl", 2)
+    with pytest.raises(KeyboardInterrupt):
+        train(stopped, console=quiet())
+    watcher.join()
+    ckpt = tmp_path / "b" / "run" / "checkpoint.pt"
+    assert 2 <= load_checkpoint(ckpt)["step"] < 8
+    train(stopped, resume=ckpt, console=quiet())
+    a, _ = load_model(tmp_path / "a" / "m.pt")
+    b, _ = load_model(tmp_path / "b" / "m.pt")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+
+
+def test_the_schedule_warms_up_then_decays_and_scales_with_the_batch():
+    cfg = TrainConfig(style="s", data="d", lr=1e-3, warmup=0.1)
+    rates = [lr_at(step, 100, cfg) for step in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)  # 10 warm-up steps
+    assert max(rates) == pytest.approx(1e-3) and rates[-1] == pytest.approx(LR_FINAL * 1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(rates[9:]))  # decays monotonically after
+    big = dataclasses.replace(cfg, batch_size=16)
+    assert lr_at(50, 100, big) == pytest.approx(2 * lr_at(50, 100, cfg))  # sqrt(16 / 4)
+    flat = dataclasses.replace(cfg, lr_schedule="constant", warmup=0)
+    assert {lr_at(s, 100, flat) for s in range(100)} == {1e-3}
+    # Raising --steps on resume: the curve is stretched, the run continues on it at its step.
+    assert lr_at(99, 200, cfg) > lr_at(99, 100, cfg)
+
+
+def test_raising_steps_on_resume_continues_the_run(tmp_path, photos):
+    """Data, RNG and optimizer state carry over exactly; with a constant schedule, 3 + 3 steps
+    are exactly a 6-step run."""
+    straight = tiny(tmp_path / "a", photos, lr_schedule="constant", warmup=0)
     train(straight, console=quiet())
 
-    half = tiny(tmp_path / "b", photos, steps=3)
+    half = tiny(tmp_path / "b", photos, steps=3, lr_schedule="constant", warmup=0)
     train(half, console=quiet())
     ckpt = tmp_path / "b" / "run" / "checkpoint.pt"
     assert load_checkpoint(ckpt)["step"] == 3

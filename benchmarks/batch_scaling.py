@@ -1,0 +1,95 @@
+"""Quality per training image at large batches: does batch B with lr * sqrt(B/4) match batch 4?
+
+    python -m benchmarks.batch_scaling                 # CPU scale: 128 px crops, 1,600 images each
+    python -m benchmarks.batch_scaling --images 160000 --size 256 --batches 4,16,64   # a GPU
+
+Every run trains the same painting on the same photos for the same number of *images*, so a
+batch-16 run takes a quarter of the steps of a batch-4 run, each with the default schedule (warm-up,
+cosine decay) and learning-rate scaling. One extra run at the largest batch keeps batch 4's
+learning rate unscaled, to show what the scaling buys. Quality: mean style_gap / content_err on
+held-out photos of the large folder (`benchmarks.photos`), never trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from fast_nst.evaluate import gap_metrics, standard_encoder
+from fast_nst.files import open_image
+from fast_nst.runtime import Stylizer
+from fast_nst.train import LR_REFERENCE_BATCH, TrainConfig, train
+
+from .photos import SHARED, held_out_sample, large_split
+
+
+def run(args: argparse.Namespace) -> dict:
+    batches = [int(b) for b in args.batches.split(",")]
+    runs = [(b, True) for b in batches] + [(max(batches), False)]
+    held = held_out_sample(args.eval_photos)
+    encoder = standard_encoder(args.device if args.device != "auto" else "cpu")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "photos"
+        data.mkdir()
+        for path in large_split()[0][:: args.every]:  # a fixed training subset, linked not copied
+            (data / f"{path.parent.name}_{path.name}").symlink_to(path.resolve())
+        for batch, scaled in runs:
+            name = f"batch {batch}" + ("" if scaled else ", lr not scaled")
+            lr = args.lr if scaled else args.lr / math.sqrt(batch / LR_REFERENCE_BATCH)
+            cfg = TrainConfig(
+                style=str(args.style),
+                data=str(data),
+                out=f"{tmp}/{batch}{scaled}.pt",
+                run_dir=f"{tmp}/run{batch}{scaled}",
+                steps=args.images // batch,
+                batch_size=batch,
+                image_size=args.size,
+                lr=lr,
+                preview_count=0,
+                checkpoint_every=10**9,
+                log_every=10**9,
+                device=args.device,
+            )
+            start = time.perf_counter()
+            model = train(cfg, console=Console(file=io.StringIO()))
+            seconds = time.perf_counter() - start
+            stylizer = Stylizer.load(model, device="cpu")
+            figures = []
+            for path in held:
+                photo = open_image(path)
+                figures.append(gap_metrics(stylizer(photo), photo, args.style, encoder, size=args.eval_size))
+            mean = {k: sum(f[k] for f in figures) / len(figures) for k in ("style_gap", "content_err")}
+            results[name] = {"steps": cfg.steps, "seconds": seconds, **mean}
+            print(f"{name:<28} {cfg.steps:>6} steps  style_gap {mean['style_gap']:.3f}  "
+                  f"content_err {mean['content_err']:.3f}  ({seconds:.0f} s)", flush=True)  # fmt: skip
+    return {"images": args.images, "size": args.size, "eval_photos": len(held), "results": results}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--style", type=Path, default=SHARED / "styles" / "mosaic.jpg")
+    p.add_argument("--images", type=int, default=1600, help="training images per run")
+    p.add_argument("--size", type=int, default=128, help="training crop side")
+    p.add_argument("--batches", default="4,16,32", help="batch sizes, the first is the reference")
+    p.add_argument("--lr", type=float, default=1e-3, help="--lr of every run (the batch-4 peak)")
+    p.add_argument("--every", type=int, default=4, help="train on every Nth training photo of the large set")
+    p.add_argument("--eval-photos", type=int, default=24, help="held-out photos measured")
+    p.add_argument("--eval-size", type=int, default=256, help="long side the held-out photos are measured at")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, help="write the figures here")
+    args = p.parse_args()
+    report = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,13 +1,14 @@
 """Quality per training image at large batches: does batch B with lr * sqrt(B/4) match batch 4?
 
     python -m benchmarks.batch_scaling                 # CPU scale: 128 px crops, 1,600 images each
-    python -m benchmarks.batch_scaling --images 160000 --size 256 --batches 4,16,64   # a GPU
+    python -m benchmarks.batch_scaling --images 160000 --size 256 --runs 4:sqrt,16:sqrt,64:sqrt  # a GPU
 
 Every run trains the same painting on the same photos for the same number of *images*, so a
 batch-16 run takes a quarter of the steps of a batch-4 run, each with the default schedule (warm-up,
-cosine decay) and learning-rate scaling. One extra run at the largest batch keeps batch 4's
-learning rate unscaled, to show what the scaling buys. Quality: mean style_gap / content_err on
-held-out photos of the large folder (`benchmarks.photos`), never trained on.
+cosine decay) and, by default, the trainer's learning-rate scaling (sqrt); a run may instead keep
+batch 4's learning rate (none) or scale it linearly, to show what the rule buys. Quality: mean
+style_gap / content_err on held-out photos of the large folder (`benchmarks.photos`), never
+trained on.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from .photos import SHARED, held_out_sample, large_split
 
 
 def run(args: argparse.Namespace) -> dict:
-    batches = [int(b) for b in args.batches.split(",")]
-    runs = [(b, True) for b in batches] + [(max(batches), False)]
+    runs = [(int(b), rule) for b, rule in (run.split(":") for run in args.runs.split(","))]
     held = held_out_sample(args.eval_photos)
     encoder = standard_encoder(args.device if args.device != "auto" else "cpu")
     results = {}
@@ -41,18 +41,20 @@ def run(args: argparse.Namespace) -> dict:
         data.mkdir()
         for path in large_split()[0][:: args.every]:  # a fixed training subset, linked not copied
             (data / f"{path.parent.name}_{path.name}").symlink_to(path.resolve())
-        for batch, scaled in runs:
-            name = f"batch {batch}" + ("" if scaled else ", lr not scaled")
-            lr = args.lr if scaled else args.lr / math.sqrt(batch / LR_REFERENCE_BATCH)
+        for batch, rule in runs:
+            name = f"batch {batch}, {rule} lr scaling"
+            # The trainer scales --lr by sqrt(batch / 4); undo or extend that for the other rules.
+            lr = args.lr * math.sqrt(batch / LR_REFERENCE_BATCH) ** {"sqrt": 0, "none": -1, "linear": 1}[rule]
             cfg = TrainConfig(
                 style=str(args.style),
                 data=str(data),
-                out=f"{tmp}/{batch}{scaled}.pt",
-                run_dir=f"{tmp}/run{batch}{scaled}",
+                out=f"{tmp}/{batch}{rule}.pt",
+                run_dir=f"{tmp}/run{batch}{rule}",
                 steps=args.images // batch,
                 batch_size=batch,
                 image_size=args.size,
                 lr=lr,
+                warmup=args.warmup,
                 preview_count=0,
                 checkpoint_every=10**9,
                 log_every=10**9,
@@ -78,8 +80,13 @@ def main() -> None:
     p.add_argument("--style", type=Path, default=SHARED / "styles" / "mosaic.jpg")
     p.add_argument("--images", type=int, default=1600, help="training images per run")
     p.add_argument("--size", type=int, default=128, help="training crop side")
-    p.add_argument("--batches", default="4,16,32", help="batch sizes, the first is the reference")
+    p.add_argument(
+        "--runs",
+        default="4:sqrt,16:sqrt,32:sqrt,32:none",
+        help="BATCH:RULE,... where RULE scales the batch-4 --lr: sqrt (the trainer's), none or linear",
+    )
     p.add_argument("--lr", type=float, default=1e-3, help="--lr of every run (the batch-4 peak)")
+    p.add_argument("--warmup", type=float, default=TrainConfig.warmup, help="--warmup of every run")
     p.add_argument("--every", type=int, default=4, help="train on every Nth training photo of the large set")
     p.add_argument("--eval-photos", type=int, default=24, help="held-out photos measured")
     p.add_argument("--eval-size", type=int, default=256, help="long side the held-out photos are measured at")

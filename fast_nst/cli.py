@@ -134,10 +134,11 @@ def train(
     warmup: Annotated[
         float,
         typer.Option(
-            help="Share of the run spent raising the learning rate from 0 to its peak (0 to 1).",
+            help="Share of the run spent raising the learning rate from 0 to its peak (0 to 1); "
+            "large batches need it.",
             rich_help_panel=OPTIM,
         ),
-    ] = 0.02,
+    ] = 0.25,
     style_weight: Annotated[
         float,
         typer.Option(

@@ -120,6 +120,25 @@ class _Graph:
         p = conv.padding[0]
         return self.conv(self.pad(x, [p] * 4, "reflect"), conv.weight, conv.bias, name, conv.stride[0])
 
+    def interleave(self, x: str) -> str:
+        """(N, 4C, H, W) phase-major -> (N, C, 2H, 2W), as `transformer._interleave`.
+
+        DepthToSpace (mode DCR) in one operator, but as two transposes that each move one axis,
+        which ONNX Runtime runs faster (1080p, whole network, one run: 1834 ms against 1926 ms).
+        """
+        i = len(self.nodes)
+        hw = self.op(
+            "Slice", self.op("Shape", x), self.const([2], f"d2s{i}.hw0"), self.const([4], f"d2s{i}.hw1")
+        )
+        split = self.op("Concat", self.const([0, 2, 2, -1], f"d2s{i}.split"), hw, axis=0)
+        cols = self.op("Transpose", self.op("Reshape", x, split), perm=[0, 1, 3, 4, 5, 2])  # N p C H W q
+        cols = self.op("Reshape", cols, self.const([0, 0, 0, 0, -1], f"d2s{i}.cols"))  # N p C H 2W
+        rows = self.op("Transpose", cols, perm=[0, 2, 3, 1, 4])  # N C H p 2W
+        w2 = self.op(
+            "Slice", self.op("Shape", rows), self.const([4], f"d2s{i}.w0"), self.const([5], f"d2s{i}.w1")
+        )
+        return self.op("Reshape", rows, self.op("Concat", self.const([0, 0, -1], f"d2s{i}.rows"), w2, axis=0))
+
     def norm(self, norm: nn.InstanceNorm2d, x: str, name: str) -> str:
         scale, bias = self.const(norm.weight, f"{name}.weight"), self.const(norm.bias, f"{name}.bias")
         return self.op("InstanceNormalization", x, scale, bias, epsilon=norm.eps)
@@ -153,7 +172,7 @@ def to_onnx(net: TransformerNet, fp16: bool = False) -> onnx.ModelProto:
             weight, bias = phase_major_kernels(layer)
             p = layer.kernel_size[0] // 2
             x = g.conv(g.pad(x, [p, p + 1, p, p + 1], "reflect"), weight, bias, name, stride=2)
-            x = g.op("DepthToSpace", x, blocksize=2, mode="DCR")
+            x = g.interleave(x)
         else:
             raise TypeError(f"no ONNX form for {type(layer).__name__}")
     y = g.op("Slice", g.op("Sigmoid", x), g.const([0, 0], "crop_start"), hw, g.const([2, 3], "crop_axes"))
@@ -175,7 +194,7 @@ def to_onnx(net: TransformerNet, fp16: bool = False) -> onnx.ModelProto:
 
 def _upsample_conv(g: _Graph, conv: UpsampleConv2d, x: str, name: str) -> str:
     """`UpsampleConv2d`: the 2x2 phase convolutions in one Conv, each phase cut to its offset, then
-    interleaved (DCR DepthToSpace reads channels phase-major, as the kernels are stored)."""
+    interleaved."""
     weight, bias = phase_major_kernels(conv)
     y = g.conv(g.pad(x, [1] * 4, "edge"), weight, bias, name)
     c, end = conv.out_channels, np.iinfo(np.int64).max
@@ -184,7 +203,7 @@ def _upsample_conv(g: _Graph, conv: UpsampleConv2d, x: str, name: str) -> str:
         starts = g.const([i * c, p, q], f"{name}.phase{i}_start")
         ends = g.const([(i + 1) * c, end if p else -1, end if q else -1], f"{name}.phase{i}_end")
         phases.append(g.op("Slice", y, starts, ends, g.const([1, 2, 3], f"{name}.phase{i}_axes")))
-    return g.op("DepthToSpace", g.op("Concat", *phases, axis=1), blocksize=2, mode="DCR")
+    return g.interleave(g.op("Concat", *phases, axis=1))
 
 
 def parity(net: nn.Module, onnx_path: Path) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,17 @@ def photo() -> Path:
 def painting() -> Path:
     """A real painting (the mosaic style image, 256x213), always present."""
     return ASSETS / "mosaic.jpg"
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A small folder of real photos to train on (the test assets, repeated under other names)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        for src in ("chicago.jpg", "dog.jpg"):
+            shutil.copy(ASSETS / src, folder / f"{i}_{src}")
+    return folder
 
 
 @pytest.fixture(scope="session")

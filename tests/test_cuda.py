@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import shutil
 
 import pytest
 import torch
@@ -93,12 +92,7 @@ def test_device_crops_match_the_cpu_ones():
     assert gpu.is_cuda and (gpu.cpu().float() - cpu.float()).abs().max() <= 1
 
 
-def test_a_cuda_checkpoint_resumes_on_the_cpu(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(3):
-        for name in ("chicago.jpg", "dog.jpg"):
-            shutil.copy(ASSETS / name, photos / f"{i}_{name}")
+def test_a_cuda_checkpoint_resumes_on_the_cpu(tmp_path, photos):
     cfg = TrainConfig(
         style=str(ASSETS / "mosaic.jpg"), data=str(photos), out=str(tmp_path / "m.pt"),
         run_dir=str(tmp_path / "run"), steps=3, batch_size=2, image_size=64, width=8, style_size=128,

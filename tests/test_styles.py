@@ -99,8 +99,18 @@ def test_a_regular_install_carries_the_models(tmp_path):
     assert "fast_nst/models/styles.json" in names
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # Our dependencies (torch, onnxruntime...) from the environment running the tests, a venv or
+    # not (--system-site-packages would reach past a venv to the base interpreter's packages).
+    # Folders listed in a .pth come after the venv's own site-packages, and their own .pth files
+    # (our editable install) are not read, so the wheel's fast_nst is the one imported.
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(purelib) / "test_parent_env.pth").write_text("\n".join(ours) + "\n")
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)
     code = (

@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,17 +21,6 @@ from rich.console import Console
 
 from fast_nst.train import LR_FINAL, TrainConfig, load_checkpoint, lr_at, train
 from fast_nst.transformer import load_model
-
-
-@pytest.fixture
-def photos(tmp_path):
-    """A small folder of real photos (the test assets, repeated under different names)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        for src in ("chicago.jpg", "dog.jpg"):
-            shutil.copy(ASSETS / src, folder / f"{i}_{src}")
-    return folder
 
 
 def tiny(tmp_path, photos, **kw) -> TrainConfig:

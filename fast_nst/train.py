@@ -153,6 +153,8 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     run_dir = Path(cfg.run_dir or Path("runs") / Path(cfg.out).stem)
     ckpt_path = run_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
+    # Every step has the same shapes: let cuDNN time its convolution algorithms once and keep the fastest.
+    torch.backends.cudnn.benchmark = device.type == "cuda"
 
     # Data: training crops, and a few held-out photos that every preview grid shows.
     files = find_images(Path(cfg.data))

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import UserError
-from .files import IMAGE_EXTENSIONS, open_image
+from .files import IMAGE_EXTENSIONS, open_image, rgb
 
 Sample = tuple[int, int]  # (file index, augmentation seed)
 
@@ -72,7 +72,7 @@ def center_crop(img: Image.Image, size: int) -> Image.Image:
 
 def to_uint8_chw(img: Image.Image) -> Tensor:
     """uint8 (3, H, W): a quarter of the bytes of float on their way out of the worker."""
-    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+    return torch.from_numpy(np.asarray(rgb(img), dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
 class CropDataset(Dataset[tuple[Tensor, list[str]]]):
@@ -115,7 +115,7 @@ def _open_for_crop(path: Path, size: int) -> Image.Image:
         with Image.open(path) as img:
             img.draft("RGB", (2 * size, 2 * size))
             img.load()
-            return img.convert("RGB")
+            return rgb(img)
     except Exception as e:
         raise UserError(f"{path}: {type(e).__name__}: {e}") from None
 

@@ -24,7 +24,7 @@ from rich.table import Table
 from torch import Tensor
 
 from .errors import UserError
-from .files import open_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from .files import open_image, pil_to_tensor, resize_long_side, rgb, tensor_to_pil
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, gram_matrix, relative_sq_error
 from .vgg import VGG19Encoder
 
@@ -44,8 +44,8 @@ def _as_image(x: ImageLike) -> Image.Image:
     if isinstance(x, Tensor):
         return tensor_to_pil(x)
     if isinstance(x, Image.Image):
-        return x.convert("RGB")
-    return open_image(Path(x)).convert("RGB")
+        return rgb(x)
+    return rgb(open_image(Path(x)))
 
 
 def _match_content(output: Image.Image, content: Image.Image, name: str) -> Image.Image:

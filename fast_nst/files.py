@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,26 @@ def torch_save(obj: object, path: Path) -> None:
         tmp.write_bytes(buffer.getbuffer())
 
 
+def torch_load(path: Path, kind: str) -> object:
+    """`torch.load(weights_only=True)` of a file the user named as a `kind` ("model file"...).
+
+    A pickle that would run code when loaded is refused, never executed, and said so; a file
+    that is not a PyTorch file at all (random bytes, a JPEG) is said to be that, not an attack.
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "global" in str(e).lower():  # the weights-only unpickler met a class or function
+            raise UserError(
+                f"{path}: refused: it holds Python objects that would run code when loaded "
+                "(fast-nst loads plain weights only)"
+            ) from None
+        raise UserError(f"{path}: not a {kind} (not a file torch.save writes)") from None
+    except Exception as e:  # torch raises many kinds for a bad file; all mean the same to a user
+        raise UserError(f"{path}: not a readable {kind} ({type(e).__name__})") from None
+
+
 def open_image(path: Path) -> Image.Image:
     """Open and fully decode an image, EXIF orientation applied; a `UserError` if it cannot be."""
     path = Path(path)
@@ -88,9 +109,27 @@ def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
     return img.resize(new, Image.Resampling.LANCZOS)
 
 
+def rgb(img: Image.Image) -> Image.Image:
+    """Any image as 8-bit RGB, alpha dropped (the runtime carries it over separately).
+
+    Pillow's own convert("RGB") clips grey of more than 8 bits at 255, turning a 16-bit photo
+    white; here it is scaled: 16-bit modes from 65535, a 32-bit integer image from 65535 when it
+    holds more than 255 (else as it is), a float image from 1 when it holds no more (else 255).
+    """
+    if img.mode.startswith("I") or img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        peak = values.max(initial=0)
+        if img.mode == "F":
+            white = 1.0 if peak <= 1 else 255.0
+        else:
+            white = 65535.0 if img.mode.startswith("I;16") or peak > 255 else 255.0
+        img = Image.fromarray(np.clip(np.rint(values * (255 / white)), 0, 255).astype(np.uint8), "L")
+    return img.convert("RGB")
+
+
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """PIL image -> (1, 3, H, W) float RGB in [0, 1]."""
-    array = np.array(img.convert("RGB"), dtype=np.uint8)
+    array = np.array(rgb(img), dtype=np.uint8)
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
 
 

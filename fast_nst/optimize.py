@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .color import preserve_color
 from .errors import UserError
-from .files import open_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
+from .files import open_image, pil_to_tensor, resize_long_side, rgb, save_image, tensor_to_pil
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, LossTerms, PerceptualLoss, parse_layer_weights
 from .train import amp_dtype, pick_device
 from .vgg import VGG19Encoder
@@ -132,8 +132,8 @@ def optimize(
     console = console or Console(stderr=True)
     validate(cfg)
     # Everything the user named is read before any slow work, so a typo fails at once.
-    content_img = open_image(Path(cfg.content)).convert("RGB")
-    style_imgs = [open_image(Path(s)).convert("RGB") for s in cfg.styles]
+    content_img = rgb(open_image(Path(cfg.content)))
+    style_imgs = [rgb(open_image(Path(s))) for s in cfg.styles]
     device = pick_device(cfg.device)
     dtype = amp_dtype(cfg.amp, device)
     if cfg.amp == "auto" and cfg.optimizer == "lbfgs":

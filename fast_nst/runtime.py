@@ -39,6 +39,7 @@ IO_CONVENTION = "input and output: (batch, 3, height, width) float32 RGB in [0, 
 # 400 bytes of activations per pixel: 2048 x 2048 is ~1.7 GB, which any machine has to spare.
 MAX_UNTILED_PIXELS = 2048 * 2048
 DEFAULT_TILE = 1024
+MIN_SIDE = 5  # the 9x9 input convolution reflect-pads by 4
 # Wider than the network's receptive field (~100 px), so a tile's core never sees its edge.
 DEFAULT_OVERLAP = 128
 BACKENDS = ("torch", "onnxruntime")
@@ -62,18 +63,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fast-nst"
 
 
-def cached_onnx(model: Path) -> Path:
+def cached_onnx(model: Path, rebuild: bool = False) -> Path:
     """The ONNX export of a .pt model, made (and parity-checked) on first use, then reused.
 
     Keyed by the model file's contents and our version, so a retrained or updated model never
-    picks up a stale export.
+    picks up a stale export. rebuild: export again over a cached file that would not load.
     """
     from . import __version__
     from .export import export_onnx
 
     digest = hashlib.sha256(model.read_bytes()).hexdigest()[:20]
     path = cache_dir() / "onnx" / f"{model.stem}-{digest}-{__version__}.onnx"
-    if not path.is_file():
+    if rebuild or not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(model, path, overwrite=True)
     return path
@@ -417,9 +418,15 @@ class Stylizer:
             on_cpu = suffix == ".onnx" or pick_torch_device(device).type == "cpu"
             backend = "onnxruntime" if on_cpu and not (torch_only and suffix != ".onnx") else "torch"
         if backend == "onnxruntime":
-            onnx_path = path if suffix == ".onnx" else cached_onnx(path)
-            ort_backend, info = _ort_session(onnx_path, device, precision == "fp16")
-            return cls(ort_backend, info, **options)
+            fp16 = precision == "fp16"
+            if suffix == ".onnx":
+                return cls(*_ort_session(path, device, fp16), **options)
+            cached = cached_onnx(path)
+            try:
+                session = _ort_session(cached, device, fp16)
+            except UserError:  # a damaged cache file (a disk fault, a half-copied cache): make it anew
+                session = _ort_session(cached_onnx(path, rebuild=True), device, fp16)
+            return cls(*session, **options)
         if suffix == ".onnx":
             raise UserError(f"{path}: the torch backend needs the .pt model (use --backend onnxruntime)")
         from .transformer import load_model
@@ -452,6 +459,8 @@ class Stylizer:
             raise ValueError(f"expected a (N, 3, H, W) RGB tensor, got shape {tuple(x.shape)}")
         src = x.detach().float().cpu()
         h, w = src.shape[-2:]
+        if min(h, w) < MIN_SIDE:  # reflection padding needs more pixels than it pads
+            raise UserError(f"a {w}x{h} image is too small to stylise (at least {MIN_SIDE} pixels a side)")
         tile = self.tile or (DEFAULT_TILE if h * w > MAX_UNTILED_PIXELS else None)
         n = self.batch_size
         if tile is not None and max(h, w) > tile:
@@ -521,7 +530,14 @@ def stylize_image_file(
     if Path(src).resolve() == Path(dst).resolve():
         raise UserError(f"{dst}: the output would replace the input")
     img = resize_for_output(open_image(src), max_size, scale)
-    save_output(stylizer(img), dst)
+    save_output(_stylize_file(stylizer, img, src), dst)
+
+
+def _stylize_file(stylizer: Stylizer, img: Image.Image, src: Path) -> Image.Image:
+    try:
+        return stylizer(img)
+    except UserError as e:  # the runtime's errors name the image's size, not its file
+        raise UserError(f"{src}: {e}") from None
 
 
 def save_output(img: Image.Image, dst: Path) -> None:
@@ -580,7 +596,7 @@ def stylize_folder(
             try:
                 if isinstance(img, UserError):
                     raise img
-                save_output(stylizer(img), target)
+                save_output(_stylize_file(stylizer, img, path), target)
                 report.done += 1
             except UserError as e:
                 report.failed.append(str(e))

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .data import DeviceCrops, find_images, make_loader, preview_split, spaced_photos
 from .errors import UserError
-from .files import load_image_tensor, save_image, tensor_to_pil, torch_save
+from .files import load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
 from .runtime import resolve_model
 from .transformer import CHECKPOINT_FORMAT, TransformerNet, load_model, model_record
@@ -341,10 +341,7 @@ def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    ckpt = torch_load(path, "checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path}: not a fast-nst training checkpoint")
     return ckpt

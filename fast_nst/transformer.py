@@ -8,7 +8,6 @@ image is RGB in [0, 1] like the input.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import UserError
+from .files import torch_load
 
 
 def _conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv2d:
@@ -191,15 +191,7 @@ def load_model(path: Path) -> tuple[TransformerNet, dict]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UserError(
-            f"{path}: refused: it holds Python objects that would run code when loaded "
-            "(fast-nst loads plain weights only)"
-        ) from None
-    except Exception as e:
-        raise UserError(f"{path}: not a PyTorch model file ({type(e).__name__})") from None
+    record = torch_load(path, "PyTorch model file")
     if isinstance(record, dict) and record.get("format") == CHECKPOINT_FORMAT:
         record = _checkpoint_as_record(record)
     return net_from_record(record, str(path)), record

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UserError
+from .files import torch_load
 
 # (block, conv) per convolution; "M" closes a block with a 2x2 max pool.
 _CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
@@ -130,10 +131,7 @@ def _torchvision_state_dict() -> dict[str, Tensor]:
 def _file_state_dict(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise UserError(f"{path}: VGG weights file not found (expected 'caffe', 'torchvision' or a path)")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch raises many kinds for a bad file; all mean the same to a user
-        raise UserError(f"{path}: not a loadable PyTorch state dict ({type(e).__name__})") from None
+    state = torch_load(path, "loadable PyTorch state dict")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or "features.0.weight" not in state:

@@ -1,0 +1,95 @@
+"""Inputs a hostile but fair user gives: each gets a correct result or one clear line, never a
+silent wrong image or a traceback. (More cases: test_runtime, test_train, test_video.)"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error, run_cli
+from PIL import Image
+from rich.console import Console
+
+from fast_nst.data import DeviceCrops
+from fast_nst.files import load_image_tensor, rgb
+from fast_nst.runtime import Stylizer, cached_onnx
+from fast_nst.styles import builtin_style
+
+
+@pytest.fixture(scope="module")
+def grey(photo) -> np.ndarray:
+    return np.asarray(Image.open(photo).convert("L"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "scale"), [("I;16", 257), ("I", 257), ("I", 1), ("F", 1 / 255), ("F", 1)], ids=str
+)
+def test_wide_grey_modes_are_scaled_not_clipped(grey, mode, scale):
+    """16-bit, 32-bit and float grey: Pillow's convert("RGB") clips them at 255 (a white image)."""
+    values = grey.astype(np.float64) * scale
+    img = Image.fromarray(values.astype(np.uint16)) if mode == "I;16" else Image.fromarray(values.astype(
+        np.int32 if mode == "I" else np.float32), mode)  # fmt: skip
+    assert img.mode == mode
+    assert np.abs(np.asarray(rgb(img))[..., 0].astype(int) - grey).max() <= 1
+
+
+def test_a_16_bit_png_is_stylised_like_its_8_bit_copy(grey, tmp_path):
+    """The reported case: a photo as 16-bit grey PNG came out flat grey with exit code 0."""
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    Image.fromarray(grey).save(tmp_path / "g8.png")
+    for name in ("g16", "g8"):
+        result = run_cli("stylize", str(tmp_path / f"{name}.png"), "--style", "mosaic_light",
+                         "-o", str(tmp_path / f"{name}_out.png"))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    out16, out8 = (np.asarray(Image.open(tmp_path / f"{n}_out.png"), float) for n in ("g16", "g8"))
+    assert out16.std() > 30 and np.abs(out16 - out8).max() <= 2
+    # The same decoding feeds training: a 16-bit photo is cropped as its 8-bit copy is.
+    crops = DeviceCrops([tmp_path / "g16.png", tmp_path / "g8.png"], 64, torch.device("cpu"),
+                        Console(file=io.StringIO())).crops([(0, 5), (1, 5)])  # fmt: skip
+    assert (crops[0].float() - crops[1].float()).abs().max() <= 1
+    painting = load_image_tensor(tmp_path / "g16.png")
+    assert painting.std() > 0.1
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_images_too_small_for_the_network_are_one_error_and_skipped_in_folders(photo, tmp_path, backend):
+    stylizer = Stylizer.load("mosaic_light", device="cpu", backend=backend)
+    assert stylizer(Image.open(photo).resize((5, 9))).size == (5, 9)  # the smallest that works
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(photo).resize((4, 40)).save(folder / "a_sliver.png")
+    Image.open(photo).resize((64, 48)).save(folder / "b_photo.jpg")
+    result = run_cli("stylize", str(folder), "--style", "mosaic_light", "--backend", backend,
+                     "-o", str(tmp_path / "out"))  # fmt: skip
+    assert (tmp_path / "out" / "b_photo.jpg").is_file() and not (tmp_path / "out" / "a_sliver.png").exists()
+    assert_one_line_error(result, "1 of 2 images failed")
+    assert "a_sliver.png: a 4x40 image is too small to stylise" in result.stderr
+    single = run_cli("stylize", str(folder / "a_sliver.png"), "--style", "mosaic_light",
+                     "-o", str(tmp_path / "x.png"))  # fmt: skip
+    assert_one_line_error(single, "a_sliver.png: a 4x40 image is too small", "at least 5 pixels")
+
+
+def test_a_damaged_onnx_cache_file_is_made_anew(photo):
+    """The ONNX file a .pt is exported to on a CPU lives in a cache; damaged, it is rebuilt,
+    not an error on every later run until the user finds and deletes it."""
+    first = Stylizer.load("mosaic_light", device="cpu")
+    cached = cached_onnx(builtin_style("mosaic_light").pt)  # the file it loaded
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) // 3])
+    again = Stylizer.load("mosaic_light", device="cpu")
+    assert cached.read_bytes() == whole
+    x = load_image_tensor(photo)
+    assert torch.equal(again(x), first(x))
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01 random bytes" * 300, "jpeg"], ids=["random-bytes", "a-jpeg"])
+def test_a_file_that_is_not_a_model_is_not_called_an_attack(photo, tmp_path, content):
+    bad = tmp_path / "style.pt"
+    bad.write_bytes(photo.read_bytes() if content == "jpeg" else content)
+    result = run_cli("stylize", str(bad), str(photo), "-o", str(tmp_path / "out.jpg"))
+    assert_one_line_error(result, "style.pt: not a PyTorch model file")
+    assert "refused" not in result.stderr
+    train = run_cli("train", "--resume", str(bad))
+    assert_one_line_error(train, "style.pt: not a checkpoint")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,11 +20,18 @@ class _App(typer.Typer):
     """A Typer app that shows a `UserError` as one line and exit code 1, never a traceback."""
 
     def __call__(self, *args: object, **kwargs: object) -> object:
+        # SIGTERM (a scheduler, `kill`) ends a command the way Ctrl-C does: temporary files are
+        # removed and a training run saves its checkpoint, instead of dying where it stands.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return super().__call__(*args, **kwargs)
         except UserError as e:
             err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
             sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 app = _App(

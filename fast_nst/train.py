@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from rich.console import Console
@@ -217,7 +218,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
         TimeRemainingColumn(),
         console=console,
     )
-    with progress, (run_dir / "log.jsonl").open("a") as log, _StopOnSigint(console) as stop:
+    with progress, (run_dir / "log.jsonl").open("a") as log, _StopOnSignal(console) as stop:
         task = progress.add_task("", total=steps, completed=step, stats="")
         for images, failed in loader:
             for message in failed:
@@ -353,31 +354,36 @@ def config_for_resume(path: Path, **overrides: object) -> TrainConfig:
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
-class _StopOnSigint:
-    """First Ctrl-C: finish the step, save a checkpoint, stop. Second Ctrl-C: stop at once.
+class _StopOnSignal:
+    """First Ctrl-C or SIGTERM: finish the step, save a checkpoint, stop. A second: stop at once.
 
-    Only in the main thread (the only one Python delivers signals to); elsewhere a no-op.
+    SIGTERM is what a scheduler or a cloud machine sends before it takes the machine back, so a
+    preempted run keeps its last step too. Only in the main thread (the only one Python delivers
+    signals to); elsewhere a no-op.
     """
+
+    SIGNALS: ClassVar[dict[int, str]] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, console: Console) -> None:
         self.requested = False
         self.console = console
-        self.previous = None
+        self.previous: dict[int, object] = {}
 
-    def __enter__(self) -> _StopOnSigint:
+    def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self.console.print("\nCtrl-C: saving a checkpoint after this step (again to quit now)")
+        name = self.SIGNALS[signum]
+        self.console.print(f"\n{name}: saving a checkpoint after this step (again to quit now)")
 
 
 def _tensorboard(run_dir: Path):

@@ -4,11 +4,15 @@ silent wrong image or a traceback. (More cases: test_runtime, test_train, test_v
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, shared_path
 from PIL import Image
 from rich.console import Console
 
@@ -93,3 +97,21 @@ def test_a_file_that_is_not_a_model_is_not_called_an_attack(photo, tmp_path, con
     assert "refused" not in result.stderr
     train = run_cli("train", "--resume", str(bad))
     assert_one_line_error(train, "style.pt: not a checkpoint")
+
+
+def test_sigterm_during_a_video_leaves_no_temporary_file(tmp_path):
+    """`kill` (SIGTERM) mid-video ends it as Ctrl-C does: the half-written output, kept under a
+    hidden temporary name until done, is removed, and there is no traceback."""
+    src = shared_path("video/chaplin.mp4")
+    out = tmp_path / "out" / "chaplin_mosaic.mp4"
+    cmd = [sys.executable, "-m", "fast_nst", "stylize", str(src), "--style", "mosaic_light", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.parent.glob(".*.tmp")):
+        time.sleep(0.05)
+    assert list(out.parent.glob(".*.tmp")), "the video never started"
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in stderr, stderr
+    assert not out.exists() and not list(out.parent.iterdir())

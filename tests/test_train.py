@@ -215,17 +215,19 @@ def test_full_disk_while_saving_leaves_no_partial_file(tmp_path, photos):
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, photos):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photos, sig):
+    """SIGTERM is how schedulers and cloud machines preempt: it stops the run as Ctrl-C does."""
     args = small_run_args(tmp_path, photos, steps=100_000)
     proc = subprocess.Popen([sys.executable, "-m", "fast_nst", *args], stderr=subprocess.PIPE, text=True)
     log = tmp_path / "run" / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
         time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, sig)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert "--resume" in stderr
+    assert "saving a checkpoint" in stderr and "--resume" in stderr and "Traceback" not in stderr
     step = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
     assert step >= 2
     ckpt = str(tmp_path / "run" / "checkpoint.pt")

@@ -46,6 +46,22 @@ def find_images(root: Path) -> list[Path]:
     return files
 
 
+def require_readable(files: list[Path], root: Path) -> None:
+    """A `UserError` naming the folder when not one of its images decodes.
+
+    Stops at the first photo that does, so it costs one decode for a usable folder; without it a
+    folder of broken files fails inside a loader worker, far from anything the user can act on.
+    """
+    errors = []
+    for path in files:
+        try:
+            _open_for_crop(path, 64)
+            return
+        except UserError as e:
+            errors.append(str(e))
+    raise UserError(f"{root}: none of its {len(files)} images could be read (first: {errors[0]})")
+
+
 def crop_box(w: int, h: int, rng: random.Random, min_area: float = 0.5) -> tuple[int, int, int, int]:
     """(x, y, width, height) of a random square-ish region of at least `min_area` of a w x h photo."""
     for _ in range(10):

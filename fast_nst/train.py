@@ -21,7 +21,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .data import DeviceCrops, find_images, make_loader, preview_split, spaced_photos
+from .data import DeviceCrops, find_images, make_loader, preview_split, require_readable, spaced_photos
 from .errors import UserError
 from .files import load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
 from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
@@ -159,6 +159,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
 
     # Data: training crops, and a few held-out photos that every preview grid shows.
     files = find_images(Path(cfg.data))
+    require_readable(files, Path(cfg.data))
     files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
     steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
     workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))

@@ -115,3 +115,16 @@ def test_sigterm_during_a_video_leaves_no_temporary_file(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in stderr, stderr
     assert not out.exists() and not list(out.parent.iterdir())
+
+
+def test_a_training_folder_of_only_broken_images_is_one_line(painting, tmp_path):
+    """Found before any loader worker starts (those turned it into a 16-line dump), and before
+    the run folder is made."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(6):
+        (data / f"broken{i}.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    result = run_cli("train", "--style", str(painting), "--data", str(data), "--steps", "2",
+                     "--out", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert_one_line_error(result, "photos: none of its 6 images could be read", "broken0.jpg")
+    assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -167,6 +168,13 @@ def _collate(items: list[tuple[Tensor, list[str]]]) -> tuple[Tensor, list[str]]:
     return torch.stack([x for x, _ in items]), [f for _, fs in items for f in fs]
 
 
+def _leave_signals_to_the_trainer(worker_id: int) -> None:
+    """Workers ignore Ctrl-C and SIGTERM: the trainer stops them after saving its checkpoint (a
+    worker's copy of the trainer's handler would announce that checkpoint once per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(
     files: list[Path],
     size: int,
@@ -180,6 +188,7 @@ def make_loader(
     """Batches of (uint8 images (B, 3, size, size), messages for unreadable files)."""
     return DataLoader(
         CropDataset(files, size),
+        worker_init_fn=_leave_signals_to_the_trainer,
         batch_sampler=StepSampler(len(files), batch_size, seed, start_step, steps),
         num_workers=workers,
         collate_fn=_collate,

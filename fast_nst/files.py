@@ -94,10 +94,14 @@ def open_image(path: Path) -> Image.Image:
         raise UserError(f"{path}: is a folder, expected an image file")
     try:
         with Image.open(path) as img:
+            frames = getattr(img, "n_frames", 1)
             img.load()
-            return ImageOps.exif_transpose(img)
+            image = ImageOps.exif_transpose(img)
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
         raise UserError(f"{path}: cannot read image ({_reason(e)})") from None
+    if frames > 1:  # read as an image it would silently be its first frame alone
+        raise UserError(f"{path}: an animated image ({frames} frames); convert it to a video to stylise it")
+    return image
 
 
 def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:

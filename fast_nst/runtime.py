@@ -565,7 +565,8 @@ def stylize_folder(
     A bad file is reported and skipped, never fatal: one corrupt photo must not stop a run over
     thousands. The next image is decoded while the current one runs through the network.
     """
-    files = find_images(src)
+    # An output folder inside the input folder holds outputs, not photos to stylise again.
+    files = [f for f in find_images(src) if not f.resolve().is_relative_to(dst.resolve())]
     targets = [dst / f.relative_to(src) for f in files]
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:

@@ -4,6 +4,7 @@ silent wrong image or a traceback. (More cases: test_runtime, test_train, test_v
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -128,3 +129,43 @@ def test_a_training_folder_of_only_broken_images_is_one_line(painting, tmp_path)
                      "--out", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"))  # fmt: skip
     assert_one_line_error(result, "photos: none of its 6 images could be read", "broken0.jpg")
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_to_the_process_group_is_announced_once(painting, photos, tmp_path):
+    """A terminal's Ctrl-C reaches the loader workers too; only the trainer answers it."""
+    cmd = [sys.executable, "-m", "fast_nst", "train", "--style", str(painting), "--data", str(photos),
+           "--out", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--steps", "100000",
+           "--image-size", "64", "--width", "8", "--workers", "2", "--log-every", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = tmp_path / "run" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and stderr.count("saving a checkpoint") == 1, stderr
+
+
+def test_an_output_folder_inside_the_input_is_not_stylised_again(photo, tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        Image.open(photo).resize((64, 48)).save(src / name)
+    for _ in range(2):
+        result = run_cli(
+            "stylize", str(src), "--style", "mosaic_light", "-o", str(src / "out"), "--overwrite"
+        )
+        assert result.returncode == 0, result.stderr
+        assert "2 image(s) written" in result.stderr
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.jpg")) == [
+        "a.jpg", "b.jpg", "out/a.jpg", "out/b.jpg"]  # fmt: skip
+
+
+def test_an_animated_image_is_not_silently_its_first_frame(photo, tmp_path):
+    frames = [Image.open(photo).resize((64, 48)), Image.open(photo).resize((64, 48)).rotate(180)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    result = run_cli(
+        "stylize", str(tmp_path / "anim.gif"), "--style", "mosaic_light", "-o", str(tmp_path / "o.png")
+    )
+    assert_one_line_error(result, "anim.gif: an animated image (2 frames)")
+    assert not (tmp_path / "o.png").exists()

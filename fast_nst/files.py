@@ -7,6 +7,7 @@ and are renamed into place, so a crash, a full disk or Ctrl-C never leaves a hal
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import pickle
@@ -53,14 +54,43 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def torch_save(obj: object, path: Path) -> None:
-    """torch.save, atomically.
+CHECKSUM = "sha256"
+
+
+def checksum(obj: object) -> str:
+    """SHA-256 of a model record or checkpoint: every tensor's bytes, dtype and shape, every
+    other value's repr, walked in key order (the `CHECKSUM` entry itself left out)."""
+    digest = hashlib.sha256()
+
+    def walk(x: object) -> None:
+        if isinstance(x, Tensor):
+            t = x.detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            for key in sorted((k for k in x if k != CHECKSUM), key=repr):
+                digest.update(repr(key).encode())
+                walk(x[key])
+        elif isinstance(x, list | tuple):
+            digest.update(f"{type(x).__name__}{len(x)}".encode())
+            for item in x:
+                walk(item)
+        else:
+            digest.update(repr(x).encode())
+
+    walk(obj)
+    return digest.hexdigest()
+
+
+def torch_save(obj: dict, path: Path) -> None:
+    """torch.save of a record or checkpoint, atomically and with its checksum inside.
 
     Serialised in memory first, so a full disk surfaces as a plain OSError ("No space left on
-    device") rather than torch's zip-writer internals.
+    device") rather than torch's zip-writer internals. `torch_load` checks the checksum: torch's
+    own format would load bytes damaged on disk (say, inside Adam's moments) without a word.
     """
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    torch.save({**obj, CHECKSUM: checksum(obj)}, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
 
@@ -73,7 +103,7 @@ def torch_load(path: Path, kind: str) -> object:
     """
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "global" in str(e).lower():  # the weights-only unpickler met a class or function
             raise UserError(
@@ -83,6 +113,9 @@ def torch_load(path: Path, kind: str) -> object:
         raise UserError(f"{path}: not a {kind} (not a file torch.save writes)") from None
     except Exception as e:  # torch raises many kinds for a bad file; all mean the same to a user
         raise UserError(f"{path}: not a readable {kind} ({type(e).__name__})") from None
+    if isinstance(obj, dict) and CHECKSUM in obj and obj[CHECKSUM] != checksum(obj):
+        raise UserError(f"{path}: damaged: its contents do not match the checksum saved with it")
+    return obj
 
 
 def open_image(path: Path) -> Image.Image:

@@ -13,14 +13,17 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli, shared_path
+from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
 from PIL import Image
 from rich.console import Console
 
 from fast_nst.data import DeviceCrops
+from fast_nst.errors import UserError
 from fast_nst.files import load_image_tensor, rgb
 from fast_nst.runtime import Stylizer, cached_onnx
 from fast_nst.styles import builtin_style
+from fast_nst.train import TrainConfig, load_checkpoint, train
+from fast_nst.transformer import load_model
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +172,22 @@ def test_an_animated_image_is_not_silently_its_first_frame(photo, tmp_path):
     )
     assert_one_line_error(result, "anim.gif: an animated image (2 frames)")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_checkpoint_damaged_on_disk_is_refused_not_resumed(photos, tmp_path):
+    """Bytes changed inside Adam's moments used to resume silently (moments off by 1e6)."""
+    cfg = TrainConfig(style=str(ASSETS / "mosaic.jpg"), data=str(photos), out=str(tmp_path / "m.pt"),
+                      run_dir=str(tmp_path / "run"), steps=2, batch_size=2, image_size=64, width=8,
+                      style_size=128, workers=0, preview_count=0)  # fmt: skip
+    train(cfg, console=Console(file=io.StringIO()))
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    assert load_checkpoint(ckpt)["step"] == 2  # intact: its checksum holds
+    damaged = torch.load(ckpt, weights_only=True)
+    damaged["optimizer"]["state"][0]["exp_avg"].view(-1)[:16] += 1e6  # the checksum is not updated
+    torch.save(damaged, ckpt)
+    assert_one_line_error(run_cli("train", "--resume", str(ckpt)), "checkpoint.pt: damaged")
+    model = torch.load(tmp_path / "m.pt", weights_only=True)
+    model["state_dict"]["body.0.1.weight"][0] += 1
+    torch.save(model, tmp_path / "m.pt")
+    with pytest.raises(UserError, match=r"m\.pt: damaged"):
+        load_model(tmp_path / "m.pt")

@@ -15,7 +15,7 @@ from PIL import Image
 
 from fast_nst.errors import UserError
 from fast_nst.export import FP32_TOLERANCE
-from fast_nst.files import load_image_tensor
+from fast_nst.files import checksum, load_image_tensor
 from fast_nst.runtime import Stylizer
 from fast_nst.styles import builtin_style, builtin_styles
 
@@ -41,8 +41,9 @@ def test_onnx_and_pt_give_the_same_image(name, photo):
     assert onnx.backend.name == "onnxruntime" and pt.backend.name == "torch"
     assert (onnx(x) - pt(x)).abs().max() < FP32_TOLERANCE
     assert onnx.style == name
-    weights = torch.load(builtin_style(name).pt, weights_only=True)["state_dict"]
-    assert {w.dtype for w in weights.values()} == {torch.float16}
+    record = torch.load(builtin_style(name).pt, weights_only=True)
+    assert {w.dtype for w in record["state_dict"].values()} == {torch.float16}
+    assert record["sha256"] == checksum(record)  # the file checks itself when loaded
 
 
 def test_the_shipped_models_fit_the_gpu_machine():

@@ -161,7 +161,7 @@ def rgb(img: Image.Image) -> Image.Image:
         else:
             white = 65535.0 if img.mode.startswith("I;16") or peak > 255 else 255.0
         img = Image.fromarray(np.clip(np.rint(values * (255 / white)), 0, 255).astype(np.uint8), "L")
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")  # every training crop passes here
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:

@@ -111,7 +111,7 @@ def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     warm-up is what makes that safe: Adam's first update moves every weight by the full learning
     rate, and at 2.8e-3 (batch 32) with a 1-step warm-up the network saturated on step 2 and never
     learned the style (style_gap 1.02 after 1,600 images, BENCHMARKS.md); warmed up over a
-    quarter of the run, batches of 16 to 64 learn per image what batch 4 does.
+    quarter of the run, batches of 16 and 32 came within 10% of batch 4 per training image.
     """
     peak = cfg.lr * math.sqrt(cfg.batch_size / LR_REFERENCE_BATCH)
     warm = round(cfg.warmup * steps)

@@ -49,7 +49,7 @@ class ResidualBlock(nn.Module):
 # Two layers are computed in a cheaper form of the same function (checked in test_fast_paths).
 # Both produce, per output channel, its four 2x2 pixel phases at half resolution and then
 # interleave them. Channels are phase-major, (row phase, column phase, channel): the layout of
-# ONNX's DepthToSpace in DCR mode, so the exported graph interleaves with one operator.
+# ONNX's DepthToSpace in DCR mode (the exported graph spells it as two faster transposes).
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offsets, in channel order
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,7 +175,7 @@ def main() -> None:
         sys.exit(f"error: {GPU} is not prepared (run tools/gpu/prepare.sh first)")
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path("/tmp/fast-nst-gpu-run")
-    subprocess.run(["rm", "-rf", str(work)], check=True)
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     report = Report(args.out / "report.txt")
     started = time.perf_counter()

@@ -14,33 +14,23 @@ trained on.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import math
 import tempfile
-import time
 from pathlib import Path
 
-from rich.console import Console
+from fast_nst.train import LR_REFERENCE_BATCH, TrainConfig
 
-from fast_nst.evaluate import gap_metrics, standard_encoder
-from fast_nst.files import open_image
-from fast_nst.runtime import Stylizer
-from fast_nst.train import LR_REFERENCE_BATCH, TrainConfig, train
-
-from .photos import SHARED, held_out_sample, large_split
+from .photos import SHARED, held_out_sample
+from .short_runs import Yardstick, main, train_quietly, training_subset
 
 
 def run(args: argparse.Namespace) -> dict:
     runs = [(int(b), rule) for b, rule in (run.split(":") for run in args.runs.split(","))]
-    held = held_out_sample(args.eval_photos)
-    encoder = standard_encoder(args.device if args.device != "auto" else "cpu")
+    held = held_out_sample(args.held_out)
+    yardstick = Yardstick(held, args.style, args.eval_size)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "photos"
-        data.mkdir()
-        for path in large_split()[0][:: args.every]:  # a fixed training subset, linked not copied
-            (data / f"{path.parent.name}_{path.name}").symlink_to(path.resolve())
+        data = training_subset(Path(tmp) / "photos", args.every)
         for batch, rule in runs:
             name = f"batch {batch}, {rule} lr scaling"
             # The trainer scales --lr by sqrt(batch / 4); undo or extend that for the other rules.
@@ -60,26 +50,17 @@ def run(args: argparse.Namespace) -> dict:
                 log_every=10**9,
                 device=args.device,
             )
-            start = time.perf_counter()
-            model = train(cfg, console=Console(file=io.StringIO()))
-            seconds = time.perf_counter() - start
-            stylizer = Stylizer.load(model, device="cpu")
-            figures = []
-            for path in held:
-                photo = open_image(path)
-                figures.append(gap_metrics(stylizer(photo), photo, args.style, encoder, size=args.eval_size))
-            mean = {k: sum(f[k] for f in figures) / len(figures) for k in ("style_gap", "content_err")}
+            model, seconds = train_quietly(cfg)
+            mean, _ = yardstick.measure(model)
             results[name] = {"steps": cfg.steps, "seconds": seconds, **mean}
             print(f"{name:<28} {cfg.steps:>6} steps  style_gap {mean['style_gap']:.3f}  "
                   f"content_err {mean['content_err']:.3f}  ({seconds:.0f} s)", flush=True)  # fmt: skip
-    return {"images": args.images, "size": args.size, "eval_photos": len(held), "results": results}
+    return {"images": args.images, "size": args.size, "held_out": len(held), "results": results}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", type=Path, default=SHARED / "styles" / "mosaic.jpg")
     p.add_argument("--images", type=int, default=1600, help="training images per run")
-    p.add_argument("--size", type=int, default=128, help="training crop side")
     p.add_argument(
         "--runs",
         default="4:sqrt,16:sqrt,32:sqrt,32:none",
@@ -87,16 +68,8 @@ def main() -> None:
     )
     p.add_argument("--lr", type=float, default=1e-3, help="--lr of every run (the batch-4 peak)")
     p.add_argument("--warmup", type=float, default=TrainConfig.warmup, help="--warmup of every run")
-    p.add_argument("--every", type=int, default=4, help="train on every Nth training photo of the large set")
-    p.add_argument("--eval-photos", type=int, default=24, help="held-out photos measured")
-    p.add_argument("--eval-size", type=int, default=256, help="long side the held-out photos are measured at")
     p.add_argument("--device", default="auto")
-    p.add_argument("--json", type=Path, help="write the figures here")
-    args = p.parse_args()
-    report = run(args)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, arguments, run)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from fast_nst.config import CONTENT_LAYERS, STYLE_LAYERS, OptimizeConfig
+from fast_nst.device import pick_device
 from fast_nst.files import load_image_tensor
-from fast_nst.losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
-from fast_nst.optimize import OptimizeConfig, iterate
-from fast_nst.train import pick_device
+from fast_nst.losses import PerceptualLoss
+from fast_nst.optimize import iterate
 from fast_nst.transformer import TransformerNet, load_model
 from fast_nst.vgg import VGG19Encoder
 

@@ -15,10 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
+from fast_nst.config import STYLE_LAYERS
 from fast_nst.data import find_images
 from fast_nst.evaluate import EVAL_SIZE, gap_metrics, standard_encoder
 from fast_nst.files import open_image, resize_long_side
-from fast_nst.losses import STYLE_LAYERS
 from fast_nst.runtime import Stylizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -35,7 +35,8 @@ def _peak_memory_mb(device: torch.device) -> float:
 def run_ours(args: argparse.Namespace) -> dict:
     from rich.console import Console
 
-    from fast_nst.train import TrainConfig, pick_device, train
+    from fast_nst.device import pick_device
+    from fast_nst.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(
@@ -60,8 +61,8 @@ def run_ours(args: argparse.Namespace) -> dict:
 def run_canonical(args: argparse.Namespace) -> dict:
     from benchmarks.canonical import CanonicalTrainer, load_batches
     from fast_nst.data import find_images
+    from fast_nst.device import pick_device
     from fast_nst.files import load_image_tensor
-    from fast_nst.train import pick_device
 
     device = pick_device(args.device)
     torch.manual_seed(0)
@@ -85,7 +86,8 @@ def step_flops(side: str, size: int, batch: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchmarks.canonical import CanonicalTrainer
-    from fast_nst.losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+    from fast_nst.config import CONTENT_LAYERS, STYLE_LAYERS
+    from fast_nst.losses import PerceptualLoss
     from fast_nst.transformer import TransformerNet
     from fast_nst.vgg import VGG19Encoder
 

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import UserError
 from .files import IMAGE_EXTENSIONS, open_image, rgb
+from .progress import progress_bar
 
 Sample = tuple[int, int]  # (file index, augmentation seed)
 
@@ -216,7 +216,7 @@ class DeviceCrops:
         self.shapes: list[tuple[int, int]] = []
         self.failed: list[str] = []
         kept = 0
-        progress = Progress(TextColumn("[bold]decode"), BarColumn(), MofNCompleteColumn(), console=console)
+        progress = progress_bar("decode", console)
         with progress, ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
             task = progress.add_task("", total=len(files))
             for result in pool.map(self._decode, files):

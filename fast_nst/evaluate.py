@@ -23,9 +23,10 @@ from PIL import Image
 from rich.table import Table
 from torch import Tensor
 
+from .config import CONTENT_LAYERS, STYLE_LAYERS
 from .errors import UserError
 from .files import open_image, pil_to_tensor, resize_long_side, rgb, tensor_to_pil
-from .losses import CONTENT_LAYERS, STYLE_LAYERS, gram_matrix, relative_sq_error
+from .losses import gram_matrix, relative_sq_error
 from .vgg import VGG19Encoder
 
 EVAL_SIZE = 512

@@ -9,7 +9,9 @@ a runtime to constant-fold. Batch, height and width are dynamic; odd sizes are e
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,7 @@ from torch import Tensor, nn
 
 from . import __version__
 from .errors import UserError
-from .files import atomic_path
-from .runtime import IO_CONVENTION, ONNX_FORMAT
+from .files import atomic_path, refuse_to_replace
 from .transformer import (
     PHASES,
     ConvNormReLU,
@@ -34,6 +35,8 @@ from .transformer import (
     phase_major_kernels,
 )
 
+ONNX_FORMAT = "fast-nst-onnx"
+IO_CONVENTION = "input and output: (batch, 3, height, width) float32 RGB in [0, 1]"
 OPSET = 18
 IR_VERSION = 8  # what opset 18 came with (onnx 1.13)
 FP32_TOLERANCE = 1e-3
@@ -51,8 +54,7 @@ class ExportReport:
 def export_onnx(model: Path, out: Path, fp16: bool = False, overwrite: bool = False) -> ExportReport:
     """Write `out` (atomically) from the .pt `model`, then check it against PyTorch in ONNX Runtime."""
     model, out = Path(model), Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+    refuse_to_replace(out, overwrite)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: the output should be an .onnx file")
     net, record = load_model(model)
@@ -226,3 +228,24 @@ def _smooth_noise(h: int, w: int) -> Tensor:
     generator = torch.Generator().manual_seed(0)
     coarse = torch.rand(1, 3, h // 8 + 1, w // 8 + 1, generator=generator)
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def cache_dir() -> Path:
+    """$FAST_NST_CACHE, else the platform's user cache folder."""
+    if "FAST_NST_CACHE" in os.environ:
+        return Path(os.environ["FAST_NST_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fast-nst"
+
+
+def cached_onnx(model: Path, rebuild: bool = False) -> Path:
+    """The ONNX export of a .pt model, made (and parity-checked) on first use, then reused.
+
+    Keyed by the model file's contents and our version, so a retrained or updated model never
+    picks up a stale export. rebuild: export again over a cached file that would not load.
+    """
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:20]
+    path = cache_dir() / "onnx" / f"{model.stem}-{digest}-{__version__}.onnx"
+    if rebuild or not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(model, path, overwrite=True)
+    return path

@@ -164,21 +164,41 @@ def rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")  # every training crop passes here
 
 
+# The two conversions between 8-bit pixels and the networks' float RGB in [0, 1]: every image,
+# array and video frame goes through these, so a tensor measures the same as its saved file.
+
+
+def uint8_to_float(pixels: np.ndarray) -> Tensor:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32 in [0, 1]."""
+    pixels = np.require(pixels, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])  # copies only if it must
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255).contiguous()
+
+
+def float_to_uint8(t: Tensor) -> np.ndarray:
+    """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8 RGB, rounded to the nearest level."""
+    t = t.detach().float().clamp(0, 1).mul(255).round_().to(torch.uint8)
+    return t.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """PIL image -> (1, 3, H, W) float RGB in [0, 1]."""
-    array = np.array(rgb(img), dtype=np.uint8)
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
+    return uint8_to_float(np.asarray(rgb(img), dtype=np.uint8)[None])
 
 
 def tensor_to_pil(t: Tensor) -> Image.Image:
     """(3, H, W) or (1, 3, H, W) float in [0, 1] -> RGB PIL image."""
-    t = t.detach().squeeze(0).float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    return Image.fromarray(t.permute(1, 2, 0).cpu().numpy(), "RGB")
+    return Image.fromarray(float_to_uint8(t.reshape(1, *t.shape[-3:]))[0], "RGB")
 
 
 def load_image_tensor(path: Path, long_side: int | None = None) -> Tensor:
     """A file as (1, 3, H, W) RGB in [0, 1], optionally resized to `long_side`."""
     return pil_to_tensor(resize_long_side(open_image(path), long_side))
+
+
+def refuse_to_replace(path: Path, overwrite: bool) -> None:
+    """A user's file is never replaced unless they asked (--overwrite)."""
+    if Path(path).exists() and not overwrite:
+        raise UserError(f"{path}: already exists (use --overwrite to replace it)")
 
 
 def save_image(img: Image.Image, path: Path, **save_args: object) -> None:

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .config import STYLE_LOSSES
 from .errors import UserError
 from .vgg import VGG19Encoder
-
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYERS = ("relu4_2",)
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -61,14 +59,27 @@ class LossTerms:
 class StyleLoss(nn.Module):
     """Distance of an image's Grams to fixed target Grams, one weight per layer.
 
+    Gatys' and Johnson's loss is the weighted mean of the layers' relative Gram errors. Each layer
+    then weighs what the painting happens to give it: for udnie a photo's relu1_1 (colour) error
+    is ~5x its relu2_1 error, so a network learns the palette and leaves the brushwork, and every
+    painting needed its own hand-set layer weights. `geometric` takes their weighted geometric
+    mean instead, the way `fast-nst evaluate --metric gap` combines layers: its gradient
+    weighs each layer by 1 / its current error, so halving any layer's error counts the same, and
+    the layer furthest behind in relative terms is not drowned by the one with the largest numbers.
+    In units of a photo's error (`PerceptualLoss.balance_style_layers`) it reads as the squared
+    style_gap: 1 for a plain photo, 0 for the painting's statistics.
+
     Several style images blend by a weighted mean of their Grams, which equals (up to a constant)
     the weighted sum of the separate losses and costs one comparison instead of many.
     """
 
-    def __init__(self, targets: Mapping[str, Tensor], layer_weights: Mapping[str, float]) -> None:
+    def __init__(
+        self, targets: Mapping[str, Tensor], layer_weights: Mapping[str, float], geometric: bool = False
+    ) -> None:
         super().__init__()
         self.layers = list(targets)
         self.layer_weights = {n: float(layer_weights[n]) for n in self.layers}
+        self.geometric = geometric
         for n, g in targets.items():
             self.register_buffer(f"target_{n}", g.float())
             self.register_buffer(f"scale_{n}", torch.ones((), device=g.device))
@@ -84,9 +95,11 @@ class StyleLoss(nn.Module):
         return out
 
     def forward(self, features: Mapping[str, Tensor]) -> Tensor:
-        per_layer = self.per_layer(features)
-        total = sum(self.layer_weights[n] * v for n, v in per_layer.items())
-        return total / sum(self.layer_weights.values())
+        per_layer, w = self.per_layer(features), self.layer_weights
+        if self.geometric:
+            logs = sum(w[n] * v.clamp_min(1e-12).log() for n, v in per_layer.items())
+            return torch.exp(logs / sum(w.values()))
+        return sum(w[n] * v for n, v in per_layer.items()) / sum(w.values())
 
 
 class ContentLoss(nn.Module):
@@ -120,7 +133,8 @@ class PerceptualLoss(nn.Module):
     """Everything a style-transfer objective needs: encoder, style targets, content and TV terms.
 
     The style targets are computed once, here; per step only the output is encoded (and the
-    content batch, up to the deepest content layer only, by `content_targets`).
+    content batch, up to the deepest content layer only, by `content_targets`). `style_loss` is
+    one of STYLE_LOSSES; the two in a photo's units need `balance_style_layers` before training.
     """
 
     def __init__(
@@ -133,15 +147,19 @@ class PerceptualLoss(nn.Module):
         content_weight: float,
         tv_weight: float,
         blend: Sequence[float] | None = None,
+        style_loss: str = "gram",
     ) -> None:
         super().__init__()
         for name, w in (("style", style_weight), ("content", content_weight), ("tv", tv_weight)):
             if w < 0:
                 raise UserError(f"--{name}-weight must not be negative (got {w})")
+        if style_loss not in STYLE_LOSSES:
+            raise UserError(f"--style-loss {style_loss}: expected one of {', '.join(STYLE_LOSSES)}")
         blend = list(blend) if blend is not None else [1.0] * len(styles)
         if len(blend) != len(styles) or sum(blend) <= 0 or min(blend) < 0:
             raise UserError("style blend needs one non-negative weight per style image, not all 0")
         self.encoder = encoder
+        self.style_loss = style_loss
         self.weights = (style_weight, content_weight, tv_weight)
         with torch.no_grad():
             grams: dict[str, Tensor] = {n: 0 for n in style_layers}  # type: ignore[misc]
@@ -149,18 +167,18 @@ class PerceptualLoss(nn.Module):
                 feats = encoder(image, style_layers)
                 for n in style_layers:
                     grams[n] = grams[n] + gram_matrix(feats[n]).mean(0, keepdim=True) * (w / sum(blend))
-        self.style = StyleLoss(grams, style_layers)
+        self.style = StyleLoss(grams, style_layers, geometric=style_loss == "gap")
         self.content = ContentLoss(content_layers)
 
     @torch.no_grad()
     def balance_style_layers(self, photos: Tensor) -> dict[str, float]:
         """Measure each style layer from now on in units of how far plain photos are from the painting.
 
-        Relative to the painting's Gram alone, layers weigh what the painting happens to give them:
-        for udnie a photo's relu1_1 (colour) loss is ~5x its relu2_1 loss, so a network learns the palette and
-        leaves the brushwork. Divided by the photos' own error, every layer's loss reads as a
-        squared style gap (1 = no closer to the painting than a photo), the balance of
-        `fast-nst evaluate --metric gap`. Returns the photos' per-layer error before balancing.
+        Divided by the photos' own error, every layer's loss reads as a squared style gap (1 = no
+        closer to the painting than a photo). Under the "gap" loss that only sets the style term's
+        overall scale, not the layers' balance, and it is what makes one --style-weight fit every
+        painting: the style term asks for a share of the way from photo to painting, however far
+        that painting is from photos. Returns the photos' per-layer error before balancing.
         """
         measured = self.style.per_layer(self.encoder(photos, self.style.layers))
         for n, err in measured.items():

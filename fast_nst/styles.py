@@ -88,3 +88,13 @@ def contact_sheet(original: Image.Image, stylized: dict[str, Image.Image], colum
         sheet.paste(tile, (x, y + label))
         draw.text((x + label // 4, y + label // 8), name, fill="black", font=font)
     return sheet
+
+
+def resolve_model(ref: str | Path) -> Path:
+    """Turn what the user typed for a model (a file, or a built-in style's name) into a file path."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if looks_like_a_name(ref):
+        return builtin_style(str(ref)).pt
+    raise UserError(f"{path}: no such model file")

@@ -13,91 +13,26 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .config import TrainConfig
 from .data import DeviceCrops, find_images, make_loader, preview_split, require_readable, spaced_photos
+from .device import amp_dtype, pick_device
 from .errors import UserError
 from .files import load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
-from .losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss, parse_layer_weights
-from .runtime import resolve_model
+from .losses import PerceptualLoss, parse_layer_weights
+from .progress import progress_bar
+from .styles import resolve_model
 from .transformer import CHECKPOINT_FORMAT, TransformerNet, load_model, model_record
 from .vgg import VGG19Encoder
 
-BALANCE_PHOTOS = 8  # training photos that set the style layers' units under --balance-layers
+BALANCE_PHOTOS = 8  # training photos that set the style layers' units (all but --style-loss gram)
 LR_REFERENCE_BATCH = 4  # the batch --lr is given for (the paper's)
 LR_FINAL = 0.1  # where the cosine schedule ends, as a share of the peak
-SCHEDULES = ("cosine", "constant")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run; stored in checkpoints and model files so a run can be repeated."""
-
-    style: str
-    data: str
-    out: str = "model.pt"
-    run_dir: str | None = None  # checkpoints, previews, logs; default runs/<out name>
-    steps: int = 40_000  # the paper: 2 epochs of COCO at batch 4
-    epochs: float | None = None  # overrides steps when set
-    batch_size: int = 4
-    image_size: int = 256
-    lr: float = 1e-3  # Adam's peak at batch 4; a batch of B runs at lr * sqrt(B / 4) (`lr_at`)
-    lr_schedule: str = "cosine"  # cosine: warm up, then decay to LR_FINAL of the peak; constant
-    warmup: float = 0.25  # share of the run spent raising the learning rate to its peak (one-cycle's)
-    style_weight: float = 10.0
-    content_weight: float = 1.0
-    tv_weight: float = 10.0
-    style_layers: str = ",".join(STYLE_LAYERS)
-    content_layers: str = ",".join(CONTENT_LAYERS)
-    style_size: int | None = 512  # long side of the painting; None keeps its size
-    balance_layers: bool = False  # style layers in units of a plain photo's distance to the painting
-    width: int = 32
-    init: str | None = None  # start from this model's weights (file or built-in style name)
-    vgg_weights: str = "caffe"
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off elsewhere), bf16, fp16, off
-    channels_last: bool | None = None  # None: on for CUDA
-    compile: bool = False
-    workers: int | None = None  # None: up to 4, leaving a core for the step
-    data_on_device: bool | None = None  # photos decoded once into device memory; None: on CUDA if they fit
-    log_every: int = 50
-    preview_every: int = 500
-    checkpoint_every: int = 1000
-    preview_count: int = 4
-    tensorboard: bool = False
-
-
-def pick_device(name: str) -> torch.device:
-    """auto: cuda > mps > cpu; an explicit device that is not there is an error, not a fallback."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA GPU is usable by this PyTorch build")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps: Apple's Metal backend is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: unknown device (use auto, cpu, cuda, cuda:N or mps)") from None
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp not in ("auto", "bf16", "fp16", "off"):
-        raise UserError(f"--amp {amp}: expected auto, bf16, fp16 or off")
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
@@ -123,35 +58,16 @@ def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     return peak * (LR_FINAL + (1 - LR_FINAL) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def validate(cfg: TrainConfig) -> None:
-    for name in ("steps", "batch_size", "image_size", "log_every", "preview_every", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
-    if cfg.image_size < 32:
-        raise UserError(f"--image-size must be at least 32 (got {cfg.image_size})")
-    if cfg.lr <= 0 or not math.isfinite(cfg.lr):
-        raise UserError(f"--lr must be a positive number (got {cfg.lr})")
-    if cfg.lr_schedule not in SCHEDULES:
-        raise UserError(f"--lr-schedule {cfg.lr_schedule}: expected {' or '.join(SCHEDULES)}")
-    if not 0 <= cfg.warmup < 1:
-        raise UserError(f"--warmup is a share of the run, from 0 up to 1 (got {cfg.warmup})")
-    if cfg.epochs is not None and cfg.epochs <= 0:
-        raise UserError(f"--epochs must be positive (got {cfg.epochs})")
-    if cfg.width < 1:
-        raise UserError(f"--width must be at least 1 (got {cfg.width})")
-    if cfg.style_size is not None and cfg.style_size < 32:
-        raise UserError(f"--style-size must be at least 32 (got {cfg.style_size})")
-
-
 def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None = None) -> Path:
     """Run (or continue) training; returns the path of the model file written at the end."""
     console = console or Console(stderr=True)
-    validate(cfg)
+    cfg.validate()
     device = pick_device(cfg.device)
     dtype = amp_dtype(cfg.amp, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    run_dir = Path(cfg.run_dir or Path("runs") / Path(cfg.out).stem)
+    out = cfg.out_path
+    run_dir = Path(cfg.run_dir or Path("runs") / out.stem)
     ckpt_path = run_dir / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     # Every step has the same shapes: let cuDNN time its convolution algorithms once and keep the fastest.
@@ -168,11 +84,18 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     style_layers = parse_layer_weights(cfg.style_layers)
     content_layers = list(parse_layer_weights(cfg.content_layers))
     encoder = VGG19Encoder([*style_layers, *content_layers], cfg.vgg_weights).to(device)
-    style = load_image_tensor(Path(cfg.style), cfg.style_size).to(device)
+    style = load_image_tensor(Path(cfg.style), cfg.painting_size).to(device)
     loss_fn = PerceptualLoss(
-        encoder, [style], style_layers, content_layers, cfg.style_weight, cfg.content_weight, cfg.tv_weight
+        encoder,
+        [style],
+        style_layers,
+        content_layers,
+        cfg.style_weight,
+        cfg.content_weight,
+        cfg.tv_weight,
+        style_loss=cfg.style_loss,
     )
-    if cfg.balance_layers:
+    if cfg.style_loss != "gram":
         _, sample = spaced_photos(files, BALANCE_PHOTOS, cfg.image_size)
         measured = loss_fn.balance_style_layers(sample.to(device))
         units = ", ".join(f"{n} {v:.2f}" for n, v in measured.items())
@@ -211,14 +134,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     tb = _tensorboard(run_dir) if cfg.tensorboard else None
     skipped: set[str] = set()
     sums, window_start, window_steps = torch.zeros(4, device=device), time.perf_counter(), 0
-    progress = Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+    progress = progress_bar("train", console, "stats")
     with progress, (run_dir / "log.jsonl").open("a") as log, _StopOnSignal(console) as stop:
         task = progress.add_task("", total=steps, completed=step, stats="")
         for images, failed in loader:
@@ -282,9 +198,9 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
         console.print(f"stopped at step {step}/{steps}; continue with: fast-nst train --resume {ckpt_path}")
         raise KeyboardInterrupt
     meta = {"style": Path(cfg.style).stem, "steps": step, "config": dataclasses.asdict(cfg)}
-    torch_save(model_record(model, meta), Path(cfg.out))
-    console.print(f"done: {step} steps; model written to {cfg.out} (run files in {run_dir})")
-    return Path(cfg.out)
+    torch_save(model_record(model, meta), out)
+    console.print(f"done: {step} steps; model written to {out} (run files in {run_dir})")
+    return out
 
 
 def data_on_device(cfg: TrainConfig, device: torch.device, n_photos: int) -> bool:
@@ -349,10 +265,37 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+# Settings added after some checkpoints were written, with the values those runs trained with.
+ADDED_SINCE = {"lr_schedule": "constant", "warmup": 0.0, "style_loss": "gram"}
+
+
+# What a resumed run may change: where and how long it runs, the loss balance and the logging.
+# Everything else (painting, network, crops, layers, seed) is the checkpoint's.
+RESUME_MAY_CHANGE = (
+    "steps", "epochs", "data", "out", "device", "workers", "data_on_device", "lr", "lr_schedule", "warmup",
+    "style_weight", "content_weight", "tv_weight", "log_every", "preview_every", "checkpoint_every",
+    "tensorboard",
+)  # fmt: skip
+
+
 def config_for_resume(path: Path, **overrides: object) -> TrainConfig:
-    """The checkpoint's own config, with the settings a resumed run may change overridden."""
-    cfg = TrainConfig(**load_checkpoint(path)["config"])
-    return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    """The checkpoint's own config, with the settings a resumed run may change (RESUME_MAY_CHANGE)
+    overridden; any other is an error, since the checkpoint's weights were made with it.
+
+    A checkpoint of an older fast-nst continues as it ran: a setting it predates takes the value
+    that reproduces its run, not today's default.
+    """
+    fixed = [f"--{name.replace('_', '-')}" for name in overrides if name not in RESUME_MAY_CHANGE]
+    if fixed:
+        raise UserError(
+            f"{path}: {', '.join(fixed)} cannot change in a resumed run (the checkpoint fixes it)"
+        )
+    was = dict(load_checkpoint(path)["config"])
+    if "style_loss" not in was:  # older than --style-loss, whose --style-size None meant "as is"
+        was["style_size"] = was.get("style_size", 512) or 0
+    if was.pop("balance_layers", False):  # --style-loss balanced was --balance-layers
+        was["style_loss"] = "balanced"
+    return dataclasses.replace(TrainConfig(**(ADDED_SINCE | was)), **overrides)
 
 
 class _StopOnSignal:

@@ -30,6 +30,10 @@ class ConvNormReLU(nn.Sequential):
         layers = [nn.Identity()] if upsample else []
         super().__init__(*layers, conv, _norm(c_out), nn.ReLU(inplace=True))
 
+    def forward(self, x: Tensor, plain: bool = False) -> Tensor:
+        *_, conv, norm, relu = self
+        return relu(norm(conv(x, plain) if isinstance(conv, UpsampleConv2d) else conv(x)))
+
 
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
@@ -42,14 +46,16 @@ class ResidualBlock(nn.Module):
             _norm(channels),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, plain: bool = False) -> Tensor:
         return x + self.body(x)
 
 
-# Two layers are computed in a cheaper form of the same function (checked in test_fast_paths).
-# Both produce, per output channel, its four 2x2 pixel phases at half resolution and then
-# interleave them. Channels are phase-major, (row phase, column phase, channel): the layout of
-# ONNX's DepthToSpace in DCR mode (the exported graph spells it as two faster transposes).
+# Two layers are computed in a cheaper form of the same function. Each keeps the paper's form too,
+# readable beside the fast one: `TransformerNet(x, plain=True)` runs the whole network that way,
+# and test_fast_paths checks that both give the same image. Both fast forms produce, per output
+# channel, its four 2x2 pixel phases at half resolution and then interleave them. Channels are
+# phase-major, (row phase, column phase, channel): the layout of ONNX's DepthToSpace in DCR mode
+# (the exported graph spells it as two faster transposes).
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) offsets, in channel order
 
@@ -87,7 +93,10 @@ class UpsampleConv2d(nn.Conv2d):
         taps = torch.tensor([[[1.0, 0, 0], [0, 1, 1]], [[1.0, 1, 0], [0, 0, 1]]])
         self.register_buffer("taps", taps, persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, plain: bool = False) -> Tensor:
+        if plain:  # the paper's layer as written: a 4x larger map, then a full-size convolution
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias)
         h, w, c = x.shape[-2], x.shape[-1], self.out_channels
         y = F.conv2d(_replicate_pad(x), *phase_major_kernels(self))
         phases = [y[:, i * c : (i + 1) * c, p : p + h, q : q + w] for i, (p, q) in enumerate(PHASES)]
@@ -111,8 +120,10 @@ class PhaseConv2d(nn.Conv2d):
     sizes (TransformerNet pads to a multiple of 4).
     """
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, plain: bool = False) -> Tensor:
         pad = self.kernel_size[0] // 2
+        if plain:  # the paper's layer: a 9x9 convolution making 3 channels at full resolution
+            return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), self.weight, self.bias)
         x = F.pad(x, (pad, pad + 1, pad, pad + 1), mode="reflect")
         return _interleave(F.conv2d(x, *phase_major_kernels(self), stride=2))
 
@@ -124,7 +135,7 @@ def _norm(channels: int) -> nn.InstanceNorm2d:
 class TransformerNet(nn.Module):
     """Image in, stylised image out; both (B, 3, H, W) RGB in [0, 1], any H and W.
 
-    `width` is the channel count of the first layer (32 in the paper; 16 is about 3.7x cheaper).
+    `width` is the channel count of the first layer (32 in the paper; 16 does 3.5x fewer multiply-adds).
     """
 
     def __init__(self, width: int = 32, n_residual: int = 5) -> None:
@@ -143,12 +154,15 @@ class TransformerNet(nn.Module):
             PhaseConv2d(w, 3, 9),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, plain: bool = False) -> Tensor:
+        """plain: every layer in the paper's form instead of its fast one (the same function)."""
         h, w = x.shape[-2:]
         # Two stride-2 convolutions and two 2x upsamplings: reflect-pad to a multiple of 4 and crop
         # back. Branch-free (a pad of 0 is a no-op) so the ONNX export keeps dynamic H and W.
         x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
-        return self.body(x).sigmoid()[..., :h, :w]
+        for layer in self.body:
+            x = layer(x, plain)
+        return x.sigmoid()[..., :h, :w]
 
 
 MODEL_FORMAT = "fast-nst-model"
@@ -164,7 +178,6 @@ def model_record(net: TransformerNet, meta: dict, half: bool = False) -> dict:
     """
     from . import __version__
 
-    net = _unwrap(net)
     dtype = torch.float16 if half else torch.float32
     state = {k: v.detach().to("cpu", dtype, copy=True) for k, v in net.state_dict().items()}
     arch = {"width": net.width, "n_residual": net.n_residual}
@@ -200,7 +213,7 @@ def load_model(path: Path) -> tuple[TransformerNet, dict]:
 def _checkpoint_as_record(ckpt: dict) -> dict:
     """A training checkpoint read as a model file, so a run can be tried out while it trains."""
     cfg = ckpt["config"]
-    state = {k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
+    state = ckpt["model"]
     meta = {"style": Path(cfg["style"]).stem, "steps": ckpt["step"], "config": cfg}
     return {
         "format": MODEL_FORMAT,
@@ -209,8 +222,3 @@ def _checkpoint_as_record(ckpt: dict) -> dict:
         "meta": meta,
         "state_dict": state,
     }
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The module under a torch.compile wrapper, so saved keys never carry `_orig_mod.`."""
-    return getattr(net, "_orig_mod", net)

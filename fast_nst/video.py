@@ -17,17 +17,10 @@ from typing import Any
 import av
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from .errors import UserError
-from .files import atomic_path
+from .files import atomic_path, refuse_to_replace
+from .progress import progress_bar
 from .runtime import Stylizer
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
@@ -77,8 +70,7 @@ def stylize_video(
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
     if fmt is None:
         raise UserError(f"{dst}: video output must be {', '.join(sorted(OUTPUT_FORMATS))} (H.264)")
-    if dst.exists() and not overwrite:
-        raise UserError(f"{dst}: already exists (use --overwrite to replace it)")
+    refuse_to_replace(dst, overwrite)
     if not src.is_file():
         raise UserError(f"{src}: no such file")
     try:
@@ -165,14 +157,7 @@ def _transcode(
     decoder.start()
     encoder.start()
     frames = 0
-    progress = Progress(
-        TextColumn("[bold]video"),
-        BarColumn(),
-        MofNCompleteColumn() if total else TaskProgressColumn(),
-        TextColumn("{task.fields[fps]}"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+    progress = progress_bar("video", console, "fps", count=bool(total))
     try:
         with progress:
             task = progress.add_task("", total=total or None, fps="")

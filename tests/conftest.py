@@ -54,7 +54,7 @@ def photos(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def vgg():
     """The default (caffe) VGG19 encoder with every standard layer; built once, it is frozen."""
-    from fast_nst.losses import CONTENT_LAYERS, STYLE_LAYERS
+    from fast_nst.config import CONTENT_LAYERS, STYLE_LAYERS
     from fast_nst.vgg import VGG19Encoder
 
     return VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS, "relu2_2"])

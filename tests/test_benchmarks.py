@@ -25,3 +25,21 @@ def test_benchmark_video_part_quick(tmp_path):
     report = json.loads(out.read_text())
     assert report["video"]["chaplin.mp4"]["frames"] == 16
     assert "frames/s" in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_recipe_quick(tmp_path):
+    """The defaults benchmark end to end on one painting at a toy budget: figures and a sheet."""
+    if not (SHARED / "photos" / "large").is_dir():
+        pytest.skip(f"needs the shared development data ({SHARED} is absent; see data/README.md)")
+    out, sheets = tmp_path / "recipe.json", tmp_path / "sheets"
+    budget = ["--paintings", "candy", "--steps", "2", "--size", "64", "--every", "200", "--held-out", "2"]
+    cmd = [sys.executable, "-m", "benchmarks.recipe", *budget, "--eval-size", "96", "--sheets", str(sheets)]
+    cmd += ["--json", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())["results"]["candy"]
+    assert set(figures) == {"old", "new"}
+    for config in figures.values():
+        assert 0 < config["test"]["style_gap"] < 2 and 0 < config["held_out"]["content_err"] < 3
+    assert (sheets / "candy.jpg").is_file()

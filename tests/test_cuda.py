@@ -14,9 +14,10 @@ import torch
 from conftest import ASSETS
 from rich.console import Console
 
+from fast_nst.config import CONTENT_LAYERS, STYLE_LAYERS
 from fast_nst.data import DeviceCrops, find_images
 from fast_nst.files import load_image_tensor
-from fast_nst.losses import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+from fast_nst.losses import PerceptualLoss
 from fast_nst.runtime import Stylizer
 from fast_nst.train import TrainConfig, load_checkpoint, train
 from fast_nst.transformer import TransformerNet, load_model

@@ -19,8 +19,9 @@ from rich.console import Console
 
 from fast_nst.data import DeviceCrops
 from fast_nst.errors import UserError
+from fast_nst.export import cached_onnx
 from fast_nst.files import load_image_tensor, rgb
-from fast_nst.runtime import Stylizer, cached_onnx
+from fast_nst.runtime import Stylizer
 from fast_nst.styles import builtin_style
 from fast_nst.train import TrainConfig, load_checkpoint, train
 from fast_nst.transformer import load_model

@@ -4,11 +4,11 @@ import pytest
 import torch
 from conftest import shared_path
 
+from fast_nst.config import STYLE_LAYERS
 from fast_nst.data import find_images, spaced_photos
 from fast_nst.errors import UserError
 from fast_nst.files import load_image_tensor
 from fast_nst.losses import (
-    STYLE_LAYERS,
     PerceptualLoss,
     gram_matrix,
     parse_layer_weights,
@@ -95,3 +95,23 @@ def test_balanced_style_layers_are_in_units_of_a_photo(vgg):
     after = {n: v.item() for n, v in loss.style.per_layer(vgg(tests, STYLE_LAYERS)).items()}
     assert max(before.values()) > 4 * min(before.values()), before
     assert all(0.5 < v < 2 for v in after.values()), after
+
+
+def test_the_gap_style_loss_is_the_squared_style_gap(vgg, painting, photo):
+    """In a photo's units, the geometric style loss of an output is exactly `evaluate`'s style_gap
+    squared for that photo (the figure it is meant to track); the arithmetic sum is not."""
+    from fast_nst.evaluate import gap_metrics
+    from fast_nst.runtime import Stylizer
+
+    size = 256
+    content = load_image_tensor(photo, size)
+    output = Stylizer.load("mosaic")(content)
+    gap = gap_metrics(output, content, painting, vgg, size=size)["style_gap"]
+    losses = {}
+    for kind in ("gap", "balanced"):
+        loss = _loss(vgg, load_image_tensor(painting, size), style_loss=kind)
+        loss.balance_style_layers(content)
+        losses[kind] = loss.style(vgg(output, STYLE_LAYERS)).item()
+    assert 0.1 < gap < 0.8
+    assert losses["gap"] == pytest.approx(gap**2, rel=1e-3)
+    assert losses["balanced"] != pytest.approx(gap**2, rel=0.05)

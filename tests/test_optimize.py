@@ -12,10 +12,11 @@ from PIL import Image
 from rich.console import Console
 
 from fast_nst.color import preserve_color
+from fast_nst.config import STYLE_LAYERS, OptimizeConfig, parse_blend, parse_scales
 from fast_nst.errors import UserError
 from fast_nst.files import load_image_tensor, open_image, pil_to_tensor, resize_long_side
-from fast_nst.losses import STYLE_LAYERS, PerceptualLoss
-from fast_nst.optimize import OptimizeConfig, initial_image, iterate, optimize, parse_blend, parse_scales
+from fast_nst.losses import PerceptualLoss
+from fast_nst.optimize import initial_image, iterate, optimize
 
 
 def quiet() -> Console:

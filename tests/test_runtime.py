@@ -6,14 +6,18 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, shared_path
 from helpers_runtime import make_model
 from PIL import Image
 
 from fast_nst import runtime
+from fast_nst.backends import _cuda_gpu_count, ort_providers
 from fast_nst.errors import UserError
+from fast_nst.export import cached_onnx
 from fast_nst.files import open_image, pil_to_tensor
-from fast_nst.runtime import Stylizer, _tile_starts, ort_providers
+from fast_nst.runtime import Stylizer
+from fast_nst.styles import builtin_style
+from fast_nst.tiling import _tile_starts
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +168,7 @@ def test_model_errors_are_one_line(tmp_path):
 
 
 def test_unusable_gpu_providers_are_never_asked_for():
-    if runtime._cuda_gpu_count() > 0:
+    if _cuda_gpu_count() > 0:
         pytest.skip("this machine has a GPU")
     assert ort_providers("auto", fp16=False) == ["CPUExecutionProvider"]
     with pytest.raises(UserError, match="--device cuda"):
@@ -196,3 +200,52 @@ def test_cli_single_image_errors_are_one_line(model_file, tmp_path):
     assert_one_line_error(
         run_cli("stylize", str(model_file), str(tmp_path / "none.jpg")), "none.jpg: no such file"
     )
+
+
+def test_stylize_path_is_the_commands_job_from_python(stylizer, photo, tmp_path):
+    """An image is written beside its source, named after the style; never over an existing one."""
+    src = tmp_path / "p.jpg"
+    src.write_bytes(photo.read_bytes())
+    out = runtime.stylize_path(stylizer, src)
+    assert out == tmp_path / f"p_{stylizer.style}.jpg" and open_image(out).size == open_image(src).size
+    with pytest.raises(UserError, match="already exists"):
+        runtime.stylize_path(stylizer, src)
+
+
+def test_every_command_reads_a_device_the_same_way(model_file):
+    """`stylize` takes what `train` takes (cuda:N, mps), with the same one-line errors."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    for device in ("cuda:1", "mps", "tpu"):
+        with pytest.raises(UserError, match=f"--device {device}"):
+            Stylizer.load(model_file, device=device, backend="torch")
+
+
+def _edge_contrast(y: torch.Tensor, tile: int, overlap: int) -> float:
+    """How much more neighbouring pixels differ at tile edges than anywhere in the image (1: no seam)."""
+    ratios = []
+    for dim in (-1, -2):
+        steps = y.diff(dim=dim).abs().mean([d for d in range(4) if d != y.ndim + dim])
+        starts = _tile_starts(y.shape[dim], tile, overlap)
+        edges = sorted({s - 1 for s in starts[1:]} | {s + tile - 1 for s in starts[:-1]})
+        ratios.append((steps[edges].mean() / steps.mean()).item())
+    return max(ratios)
+
+
+def test_the_default_cpu_path_tiles_a_shipped_style_without_seams_or_tone_blocks():
+    """ONNX Runtime, the CPU default, normalises each tile by its own statistics: a bare .onnx
+    file's tiles come out in their own tones (blocks; the overlap only keeps them from meeting in
+    a line). A model from a .pt runs its tiles in PyTorch with the whole image's statistics, so
+    the default path's tiles match the untiled image."""
+    x = pil_to_tensor(open_image(shared_path("photos/test/tubingen.jpg")))  # 1024x768: 4x3 tiles
+    whole = Stylizer.load("mosaic")(x)
+    default = Stylizer.load("mosaic", tile=256)
+    assert default.backend.name == "onnxruntime"
+    tiled = default(x)
+    assert (tiled - whole).abs().mean() < 0.01 and _edge_contrast(tiled, 256, 128) < 1.25
+
+    bare = Stylizer.load(cached_onnx(builtin_style("mosaic").pt), tile=256)(x)
+    assert (bare - whole).abs().mean() > 0.03  # tones of their own
+    assert _edge_contrast(bare, 256, 128) < 1.25  # but no line where tiles meet
+    seamed = Stylizer.load(cached_onnx(builtin_style("mosaic").pt), tile=256, overlap=0)(x)
+    assert _edge_contrast(seamed, 256, 0) > 1.5  # what the measure sees without an overlap

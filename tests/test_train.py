@@ -19,7 +19,9 @@ import torch
 from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
 from rich.console import Console
 
-from fast_nst.train import LR_FINAL, TrainConfig, load_checkpoint, lr_at, train
+from fast_nst.errors import UserError
+from fast_nst.files import torch_save
+from fast_nst.train import LR_FINAL, TrainConfig, config_for_resume, load_checkpoint, lr_at, train
 from fast_nst.transformer import load_model
 
 
@@ -117,6 +119,24 @@ def test_raising_steps_on_resume_continues_the_run(tmp_path, photos):
         assert torch.equal(pa, pb), name
     log = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_checkpoint_of_an_older_version_resumes_as_it_ran(tmp_path, photos):
+    """Settings added since (the schedule, --style-loss, which replaced --balance-layers) and one
+    whose default changed meaning (--style-size) take the values the old run trained with."""
+    train(tiny(tmp_path, photos, steps=2), console=quiet())
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    record = load_checkpoint(ckpt)
+    for name in ("lr_schedule", "warmup", "style_loss"):
+        del record["config"][name]
+    record["config"]["balance_layers"] = True
+    record["config"]["style_size"] = None  # then: the painting as it is; now: twice the crop
+    torch_save(record, ckpt)
+    cfg = config_for_resume(ckpt, steps=4)
+    assert (cfg.lr_schedule, cfg.warmup, cfg.style_loss, cfg.steps) == ("constant", 0.0, "balanced", 4)
+    assert cfg.painting_size is None
+    with pytest.raises(UserError, match="--width cannot change"):  # the weights were made with it
+        config_for_resume(ckpt, width=16)
 
 
 def test_run_files_and_model_metadata(tmp_path, photos):

@@ -4,6 +4,7 @@ import pickle
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from fast_nst.errors import UserError
 from fast_nst.files import load_image_tensor
@@ -19,11 +20,18 @@ def test_output_has_the_input_size(h, w):
     assert y.min() >= 0 and y.max() <= 1
 
 
-def test_width_16_is_about_four_times_cheaper():
-    def params(width: int) -> int:
-        return sum(p.numel() for p in TransformerNet(width).parameters())
+def _flops(width: int, plain: bool = False) -> int:
+    """Floating-point operations of one 256x256 forward pass, counted by PyTorch as it runs."""
+    net = TransformerNet(width).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.rand(1, 3, 256, 256), plain=plain)
+    return counter.get_total_flops()
 
-    assert 3.3 < params(32) / params(16) < 4.2
+
+def test_the_light_network_needs_3_5x_less_work():
+    """--width 16 (the README's 3.5x fewer multiply-adds), and the fast layers' saving (12%)."""
+    assert 3.4 < _flops(32) / _flops(16) < 3.7
+    assert 1.1 < _flops(32, plain=True) / _flops(32) < 1.2
 
 
 def test_model_file_round_trip(tmp_path, photo):

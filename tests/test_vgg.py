@@ -11,17 +11,24 @@ from fast_nst.errors import UserError
 from fast_nst.files import load_image_tensor
 from fast_nst.vgg import CAFFE_NORM, IMAGENET_NORM, VGG19Encoder, _caffe_state_dict
 
+# VGG19 activations of tests/assets/chicago.jpg (384x256) with the built-in caffe weights:
+# (mean, std) per layer, pinned when the weights were first checked to stylise cleanly. Random
+# weights, a BGR/RGB swap (relu1_1 mean 20.03), a wrong mean or scale, or a layer off by one
+# each move these by far more than the tolerance.
+PINNED = {
+    "relu1_1": (25.596, 51.249),
+    "relu3_1": (120.396, 243.413),
+    "relu5_1": (47.339, 126.724),
+}
 
-def test_caffe_weights_give_deterministic_features_on_a_real_photo(vgg, photo):
+
+def test_caffe_weights_give_known_features_on_a_real_photo(vgg, photo):
     x = load_image_tensor(photo)
     with torch.no_grad():
-        a, b = vgg(x), vgg(x.clone())
-    for name in ("relu1_1", "relu3_1", "relu5_1"):
-        assert torch.equal(a[name], b[name])
-        assert torch.isfinite(a[name]).all()
-        # ReLU features of a natural photo: sparse but far from all zero.
-        active = (a[name] > 0).float().mean().item()
-        assert 0.05 < active < 0.95, (name, active)
+        a = vgg(x)
+    for name, (mean, std) in PINNED.items():
+        assert a[name].mean().item() == pytest.approx(mean, rel=1e-3), name
+        assert a[name].std().item() == pytest.approx(std, rel=1e-3), name
     # Spatial sizes halve after every pool.
     assert a["relu1_1"].shape[-2:] == x.shape[-2:]
     assert a["relu5_1"].shape[-1] == x.shape[-1] // 16

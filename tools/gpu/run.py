@@ -27,16 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 GPU = Path(os.environ.get("GPU_DIR", ROOT / ".gpu")).resolve()  # what prepare.sh built
 MIB = 2**20
 PACK_LIMIT = 15 * MIB
-# Each built-in style's recipe: its model card's final settings (models/README.md).
-BALANCED_8421 = ["--balance-layers", "--style-layers", "relu1_1:8,relu2_1:4,relu3_1:2,relu4_1,relu5_1"]
+# The built-in styles, each trained with the defaults (only the light one's network differs): the
+# defaults are meant to need no per-painting recipe (BENCHMARKS.md, "The default recipe").
 RECIPES: dict[str, list[str]] = {
-    "mosaic": ["--content-weight", "2"],
-    "mosaic_light": ["--content-weight", "2", "--width", "16"],
-    "candy": ["--content-weight", "1"],
-    "starry_night": ["--content-weight", "3"],
-    "udnie": ["--balance-layers", "--style-weight", "20", "--content-weight", "3.5"],
-    "wave": [*BALANCED_8421, "--style-weight", "96", "--content-weight", "11"],
-    "the_scream": [*BALANCED_8421, "--style-weight", "96", "--content-weight", "30"],
+    "mosaic": [],
+    "mosaic_light": ["--width", "16"],
+    "candy": [],
+    "starry_night": [],
+    "udnie": [],
+    "wave": [],
+    "the_scream": [],
 }
 
 

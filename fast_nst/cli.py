@@ -130,10 +130,18 @@ def train(
         typer.Option(
             help="Continue a run from its checkpoint (runs/<name>/checkpoint.pt) with its settings; "
             "--steps/--epochs, --data, --out, --device, --workers, the loss weights, --lr and the "
-            "logging options may change (e.g. a lower --content-weight for a stronger style).",
+            "logging options may change (e.g. a lower --content-weight for a stronger style). From an "
+            "older copy of a checkpoint, add --run-dir NEW_FOLDER: a branch never replaces the run's "
+            "newer checkpoint.",
             rich_help_panel=OUTPUT,
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace a model file at --out that this run did not write.", rich_help_panel=OUTPUT
+        ),
+    ] = False,
     **settings: Any,
 ) -> None:
     """Train a style network from one painting on a folder of photos.
@@ -148,7 +156,7 @@ def train(
 
     if resume is not None:
         cfg = config_for_resume(
-            resume, **{k: settings[k] for k in _given_on_command_line(ctx) if k != "resume"}
+            resume, **{k: settings[k] for k in _given_on_command_line(ctx) if k in settings}
         )
     else:
         if settings["style"] is None or settings["data"] is None:
@@ -157,7 +165,7 @@ def train(
             raise UserError(f"{settings['style']}: style image not found")
         cfg = TrainConfig(**settings)
     try:
-        run_training(cfg, resume=resume, console=err)
+        run_training(cfg, resume=resume, console=err, overwrite=overwrite)
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -392,17 +400,43 @@ def export(
     fp16: Annotated[
         bool, typer.Option("--fp16", help="Half-precision weights inside (input/output stay float32).")
     ] = False,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Fix the image size, WIDTHxHEIGHT (e.g. 1920x1080), for runtimes and converters that "
+            "want static shapes: every shape in the graph becomes a constant.",
+            show_default="any size",
+        ),
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(help="Fix the batch size (with --size: a fully static graph).", show_default="any"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export to ONNX (opset 18, any batch and image size) and check it against PyTorch.
+
+    Prints the graph's operators and how far ONNX Runtime is from PyTorch.
 
     Example: fast-nst export models/mosaic.pt -o models/mosaic.onnx
     """
     from .export import export_onnx
 
-    report = export_onnx(model, out or model.with_suffix(".onnx"), fp16=fp16, overwrite=overwrite)
+    fixed = _parse_size(size) if size is not None else None
+    report = export_onnx(model, out or model.with_suffix(".onnx"), fp16, overwrite, fixed, batch)
     diffs = ", ".join(f"{size}: {d:.2e}" for size, d in report.max_abs_diff.items())
+    operators = ", ".join(f"{op} {n}" for op, n in report.operators.items())
     print(f"{report.path}: written; max |onnxruntime - torch| {diffs} (limit {report.tolerance:g})")
+    print(f"operators: {operators}")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (height, width) = (1080, 1920)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    return height, width
 
 
 @app.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,16 +50,29 @@ class ExportReport:
     path: Path
     max_abs_diff: dict[str, float]
     tolerance: float
+    operators: dict[str, int]  # operator type -> nodes, in the order they first appear
 
 
-def export_onnx(model: Path, out: Path, fp16: bool = False, overwrite: bool = False) -> ExportReport:
-    """Write `out` (atomically) from the .pt `model`, then check it against PyTorch in ONNX Runtime."""
+def export_onnx(
+    model: Path,
+    out: Path,
+    fp16: bool = False,
+    overwrite: bool = False,
+    size: tuple[int, int] | None = None,
+    batch: int | None = None,
+) -> ExportReport:
+    """Write `out` (atomically) from the .pt `model`, then check it against PyTorch in ONNX Runtime.
+
+    size (height, width) and batch: a fixed-shape graph (see `to_onnx`), checked at that shape.
+    """
     model, out = Path(model), Path(out)
     refuse_to_replace(out, overwrite)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: the output should be an .onnx file")
+    if (size is not None and min(size) < 5) or (batch is not None and batch < 1):
+        raise UserError("a fixed size must be at least 5x5 pixels, a fixed batch at least 1")
     net, record = load_model(model)
-    proto = to_onnx(net, fp16)
+    proto = to_onnx(net, fp16, size, batch)
     meta = record.get("meta", {})
     props = {
         "fast_nst.format": ONNX_FORMAT,
@@ -75,23 +89,27 @@ def export_onnx(model: Path, out: Path, fp16: bool = False, overwrite: bool = Fa
     onnx.checker.check_model(proto, full_check=True)
     with atomic_path(out) as tmp:
         onnx.save(proto, tmp)
-        diffs = parity(net, tmp)
+        diffs = parity(net, tmp, [size] if size else PARITY_SIZES, batch or 1)
         tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
         worst = max(diffs.values())
         if worst > tolerance:
             raise UserError(
                 f"{out}: ONNX Runtime differs from PyTorch by {worst:.2e} (> {tolerance:g}); not written"
             )
-    return ExportReport(out, diffs, tolerance)
+    operators: dict[str, int] = {}
+    for node in proto.graph.node:
+        operators[node.op_type] = operators.get(node.op_type, 0) + 1
+    return ExportReport(out, diffs, tolerance, operators)
 
 
 class _Graph:
     """An ONNX graph under construction: nodes in order, weights as initializers."""
 
-    def __init__(self, dtype: np.dtype) -> None:
+    def __init__(self, dtype: np.dtype, size: tuple[int, int] | None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.weights: list[onnx.TensorProto] = []
         self.dtype = dtype
+        self.size = size  # (height, width) of a fixed-size graph: shapes are constants, no Shape ops
 
     def op(self, op_type: str, *inputs: str, **attrs: object) -> str:
         out = f"{op_type.lower()}_{len(self.nodes)}"
@@ -122,20 +140,27 @@ class _Graph:
         p = conv.padding[0]
         return self.conv(self.pad(x, [p] * 4, "reflect"), conv.weight, conv.bias, name, conv.stride[0])
 
-    def interleave(self, x: str) -> str:
-        """(N, 4C, H, W) phase-major -> (N, C, 2H, 2W), as `transformer._interleave`.
+    def interleave(self, x: str, scale: int) -> str:
+        """(N, 4C, H, W) phase-major -> (N, C, 2H, 2W), as `transformer._interleave`; H x W is the
+        image's padded size / `scale`.
 
         DepthToSpace (mode DCR) in one operator, but as two transposes that each move one axis,
         which ONNX Runtime runs faster (1080p, whole network, one run: 1834 ms against 1926 ms).
         """
         i = len(self.nodes)
-        hw = self.op(
-            "Slice", self.op("Shape", x), self.const([2], f"d2s{i}.hw0"), self.const([4], f"d2s{i}.hw1")
-        )
-        split = self.op("Concat", self.const([0, 2, 2, -1], f"d2s{i}.split"), hw, axis=0)
+        if self.size is not None:
+            h, w = (-(-side // 4) * 4 // scale for side in self.size)
+            split, rows_shape = self.const([0, 2, 2, -1, h, w], f"d2s{i}.split"), [0, 0, -1, 2 * w]
+        else:
+            hw = self.op(
+                "Slice", self.op("Shape", x), self.const([2], f"d2s{i}.hw0"), self.const([4], f"d2s{i}.hw1")
+            )
+            split = self.op("Concat", self.const([0, 2, 2, -1], f"d2s{i}.split"), hw, axis=0)
         cols = self.op("Transpose", self.op("Reshape", x, split), perm=[0, 1, 3, 4, 5, 2])  # N p C H W q
         cols = self.op("Reshape", cols, self.const([0, 0, 0, 0, -1], f"d2s{i}.cols"))  # N p C H 2W
         rows = self.op("Transpose", cols, perm=[0, 2, 3, 1, 4])  # N C H p 2W
+        if self.size is not None:
+            return self.op("Reshape", rows, self.const(rows_shape, f"d2s{i}.rows"))
         w2 = self.op(
             "Slice", self.op("Shape", rows), self.const([4], f"d2s{i}.w0"), self.const([5], f"d2s{i}.w1")
         )
@@ -146,17 +171,28 @@ class _Graph:
         return self.op("InstanceNormalization", x, scale, bias, epsilon=norm.eps)
 
 
-def to_onnx(net: TransformerNet, fp16: bool = False) -> onnx.ModelProto:
+def to_onnx(
+    net: TransformerNet, fp16: bool = False, size: tuple[int, int] | None = None, batch: int | None = None
+) -> onnx.ModelProto:
     """The network as an ONNX graph, layer by layer as `TransformerNet.forward` computes it.
 
     fp16: half-precision weights and activations inside; the image stays float32 in and out.
+    size, batch: fix the input's (height, width) and batch size, for runtimes and converters that
+    want static shapes; every shape in the graph is then a constant (no Shape, Neg or Mod).
     """
-    g = _Graph(np.dtype(np.float16 if fp16 else np.float32))
+    g = _Graph(np.dtype(np.float16 if fp16 else np.float32), size)
     x = g.op("Cast", "image", to=TensorProto.FLOAT16) if fp16 else "image"
     # Reflect-pad to a multiple of 4 ((-size) mod 4 on the runtime shape), crop back at the end.
-    hw = g.op("Slice", g.op("Shape", "image"), g.const([2], "hw_start"), g.const([4], "hw_end"))
-    extra = g.op("Mod", g.op("Neg", hw), g.const([4, 4], "multiple"))
-    x = g.op("Pad", x, g.op("Concat", g.const([0] * 6, "no_pad"), extra, axis=0), mode="reflect")
+    unaligned = size is None or size[0] % 4 or size[1] % 4
+    if size is not None:
+        hw = g.const(list(size), "hw") if unaligned else ""
+        if unaligned:
+            x = g.pad(x, [0, -size[0] % 4, 0, -size[1] % 4], "reflect")
+    else:
+        hw = g.op("Slice", g.op("Shape", "image"), g.const([2], "hw_start"), g.const([4], "hw_end"))
+        extra = g.op("Mod", g.op("Neg", hw), g.const([4, 4], "multiple"))
+        x = g.op("Pad", x, g.op("Concat", g.const([0] * 6, "no_pad"), extra, axis=0), mode="reflect")
+    scale = 1  # the padded image's size over the current feature map's
     for i, layer in enumerate(net.body):
         name = f"body.{i}"
         if isinstance(layer, ResidualBlock):
@@ -166,22 +202,26 @@ def to_onnx(net: TransformerNet, fp16: bool = False) -> onnx.ModelProto:
         elif isinstance(layer, ConvNormReLU):
             conv, norm = layer[-3], layer[-2]
             if isinstance(conv, UpsampleConv2d):
-                x = _upsample_conv(g, conv, x, f"{name}.conv")
+                x = _upsample_conv(g, conv, x, f"{name}.conv", scale)
+                scale //= 2
             else:
                 x = g.conv_layer(conv, x, f"{name}.conv")
+                scale *= conv.stride[0]
             x = g.op("Relu", g.norm(norm, x, f"{name}.norm"))
         elif isinstance(layer, PhaseConv2d):
             weight, bias = phase_major_kernels(layer)
             p = layer.kernel_size[0] // 2
             x = g.conv(g.pad(x, [p, p + 1, p, p + 1], "reflect"), weight, bias, name, stride=2)
-            x = g.interleave(x)
+            x = g.interleave(x, scale=2)
         else:
             raise TypeError(f"no ONNX form for {type(layer).__name__}")
-    y = g.op("Slice", g.op("Sigmoid", x), g.const([0, 0], "crop_start"), hw, g.const([2, 3], "crop_axes"))
+    y = g.op("Sigmoid", x)
+    if unaligned:
+        y = g.op("Slice", y, g.const([0, 0], "crop_start"), hw, g.const([2, 3], "crop_axes"))
     if fp16:
         y = g.op("Cast", y, to=TensorProto.FLOAT)
     g.nodes[-1].output[0] = "stylized"
-    dims = ["batch", 3, "height", "width"]
+    dims = [batch or "batch", 3, *(size or ("height", "width"))]
     graph = helper.make_graph(
         g.nodes,
         "fast_nst",
@@ -194,9 +234,9 @@ def to_onnx(net: TransformerNet, fp16: bool = False) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=opset, ir_version=IR_VERSION, producer_name="fast-nst")
 
 
-def _upsample_conv(g: _Graph, conv: UpsampleConv2d, x: str, name: str) -> str:
+def _upsample_conv(g: _Graph, conv: UpsampleConv2d, x: str, name: str, scale: int) -> str:
     """`UpsampleConv2d`: the 2x2 phase convolutions in one Conv, each phase cut to its offset, then
-    interleaved."""
+    interleaved. `x` is at 1/`scale` of the padded image's size."""
     weight, bias = phase_major_kernels(conv)
     y = g.conv(g.pad(x, [1] * 4, "edge"), weight, bias, name)
     c, end = conv.out_channels, np.iinfo(np.int64).max
@@ -205,17 +245,17 @@ def _upsample_conv(g: _Graph, conv: UpsampleConv2d, x: str, name: str) -> str:
         starts = g.const([i * c, p, q], f"{name}.phase{i}_start")
         ends = g.const([(i + 1) * c, end if p else -1, end if q else -1], f"{name}.phase{i}_end")
         phases.append(g.op("Slice", y, starts, ends, g.const([1, 2, 3], f"{name}.phase{i}_axes")))
-    return g.interleave(g.op("Concat", *phases, axis=1))
+    return g.interleave(g.op("Concat", *phases, axis=1), scale)
 
 
-def parity(net: nn.Module, onnx_path: Path) -> dict[str, float]:
-    """Max |ONNX Runtime - PyTorch| on the CPU over real-photo inputs of PARITY_SIZES."""
+def parity(net: nn.Module, onnx_path: Path, sizes: Iterable[tuple[int, int]], batch: int) -> dict[str, float]:
+    """Max |ONNX Runtime - PyTorch| on the CPU over photo-like inputs of `sizes` (height, width)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     diffs = {}
-    for h, w in PARITY_SIZES:
-        x = _smooth_noise(h, w)
+    for h, w in sizes:
+        x = _smooth_noise(h, w).expand(batch, -1, -1, -1).contiguous()
         with torch.inference_mode():
             expected = net.float()(x).numpy()
         got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]

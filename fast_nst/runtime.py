@@ -137,7 +137,7 @@ class Stylizer:
 
     def _tiled(self, image: Tensor, tile: int) -> Tensor:
         run = self.backend.tile_runner(image)
-        return stylize_tiled(lambda t: self._run(t, run), image, tile, self.overlap, self.batch_size)
+        return stylize_tiled(lambda t: self._run(t, run), image, tile, self.overlap)
 
     def stylize_tensor(self, x: Tensor) -> Tensor:
         """(N, 3, H, W) float RGB in [0, 1] -> the same, on the input's device."""
@@ -150,9 +150,10 @@ class Stylizer:
         tile = self.tile or (DEFAULT_TILE if h * w > MAX_UNTILED_PIXELS else None)
         n = self.batch_size
         if tile is not None and max(h, w) > tile:
-            y = torch.cat([self._tiled(im[None], tile) for im in src])
+            parts = [self._tiled(im[None], tile) for im in src]
         else:
-            y = torch.cat([self._run(src[i : i + n]) for i in range(0, len(src), n)])
+            parts = [self._run(src[i : i + n]) for i in range(0, len(src), n)]
+        y = parts[0] if len(parts) == 1 else torch.cat(parts)  # a big image is not copied again
         if self.preserve_color:
             y = preserve_color(y, src)
         if self.strength < 1:

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,7 +24,7 @@ from .config import TrainConfig
 from .data import DeviceCrops, find_images, make_loader, preview_split, require_readable, spaced_photos
 from .device import amp_dtype, pick_device
 from .errors import UserError
-from .files import load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
+from .files import atomic_path, load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
 from .losses import PerceptualLoss, parse_layer_weights
 from .progress import progress_bar
 from .styles import resolve_model
@@ -58,8 +59,13 @@ def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
     return peak * (LR_FINAL + (1 - LR_FINAL) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None = None) -> Path:
-    """Run (or continue) training; returns the path of the model file written at the end."""
+def train(
+    cfg: TrainConfig, resume: Path | None = None, console: Console | None = None, overwrite: bool = False
+) -> Path:
+    """Run (or continue) training; returns the path of the model file written at the end.
+
+    overwrite: replace a model file at `cfg.out_path` that this run did not write itself.
+    """
     console = console or Console(stderr=True)
     cfg.validate()
     device = pick_device(cfg.device)
@@ -69,6 +75,8 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     out = cfg.out_path
     run_dir = Path(cfg.run_dir or Path("runs") / out.stem)
     ckpt_path = run_dir / "checkpoint.pt"
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    run_id = (ckpt or {}).get("run_id") or uuid.uuid4().hex
     torch.manual_seed(cfg.seed)
     # Every step has the same shapes: let cuDNN time its convolution algorithms once and keep the fastest.
     torch.backends.cudnn.benchmark = device.type == "cuda"
@@ -76,6 +84,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     # Data: training crops, and a few held-out photos that every preview grid shows.
     files = find_images(Path(cfg.data))
     require_readable(files, Path(cfg.data))
+    claim_run_files(run_dir, out, resume, ckpt["step"] if ckpt else 0, run_id, overwrite)
     files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
     steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
     workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
@@ -108,8 +117,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     step = 0
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
@@ -187,7 +195,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
             if len(previews) and (step % cfg.preview_every == 0 or step == steps):
                 save_preview(model, previews, run_dir / f"preview_{step:07d}.png")
             if step % cfg.checkpoint_every == 0 or step == steps or stop.requested:
-                save_checkpoint(ckpt_path, model, optimizer, scaler, step, cfg)
+                save_checkpoint(ckpt_path, model, optimizer, scaler, step, cfg, run_id)
             if stop.requested:
                 break
     if tb is not None:
@@ -197,7 +205,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, console: Console | None 
     if step < steps:
         console.print(f"stopped at step {step}/{steps}; continue with: fast-nst train --resume {ckpt_path}")
         raise KeyboardInterrupt
-    meta = {"style": Path(cfg.style).stem, "steps": step, "config": dataclasses.asdict(cfg)}
+    meta = {"style": Path(cfg.style).stem, "steps": step, "run_id": run_id, "config": dataclasses.asdict(cfg)}
     torch_save(model_record(model, meta), out)
     console.print(f"done: {step} steps; model written to {out} (run files in {run_dir})")
     return out
@@ -237,13 +245,58 @@ def save_preview(model: torch.nn.Module, photos: torch.Tensor, path: Path) -> No
     save_image(tensor_to_pil(grid), path)
 
 
-def save_checkpoint(path: Path, model, optimizer, scaler, step: int, cfg: TrainConfig) -> None:
+def claim_run_files(
+    run_dir: Path, out: Path, resume: Path | None, step: int, run_id: str, overwrite: bool
+) -> None:
+    """Refuse, before any work, a run that would replace what it did not write: another run's
+    checkpoint, this run's own checkpoint from a later step (resuming an older copy: branch with
+    --run-dir), or a model file at `out` from another run or a later step (unless `overwrite`).
+
+    A run is identified by `run_id`, made at its first step and kept through every resume. The
+    log is cut back to `step`: a run killed after its last checkpoint redoes those steps.
+    """
+    ckpt_path = run_dir / "checkpoint.pt"
+    if ckpt_path.exists() and not (resume is not None and ckpt_path.resolve() == Path(resume).resolve()):
+        theirs = load_checkpoint(ckpt_path)
+        if theirs.get("run_id") != run_id:
+            raise UserError(
+                f"{ckpt_path}: holds another run (step {theirs['step']}); continue it with --resume "
+                f"{ckpt_path}, or give this run its own --run-dir"
+            )
+        if theirs["step"] > step:
+            raise UserError(
+                f"{ckpt_path}: this run is already at step {theirs['step']}, past the step {step} of "
+                f"{resume}; continue with --resume {ckpt_path}, or branch with --run-dir NEW_FOLDER"
+            )
+    if out.exists() and not overwrite:
+        record = torch_load(out, "model file")
+        meta = record.get("meta", {}) if isinstance(record, dict) else {}
+        if meta.get("run_id") != run_id or meta.get("steps", 0) > step:
+            raise UserError(f"{out}: already exists (another --out, or --overwrite to replace it)")
+    log = run_dir / "log.jsonl"
+    if log.exists():
+        lines = log.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if _logged_step(line) <= step]
+        if kept != lines:
+            with atomic_path(log) as tmp:
+                tmp.write_text("".join(kept))
+
+
+def _logged_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf  # a line cut short by a kill: dropped
+
+
+def save_checkpoint(path: Path, model, optimizer, scaler, step: int, cfg: TrainConfig, run_id: str) -> None:
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state()
     torch_save(
         {
             "format": CHECKPOINT_FORMAT,
+            "run_id": run_id,
             "step": step,
             "config": dataclasses.asdict(cfg),
             "model": model.state_dict(),
@@ -272,8 +325,8 @@ ADDED_SINCE = {"lr_schedule": "constant", "warmup": 0.0, "style_loss": "gram"}
 # What a resumed run may change: where and how long it runs, the loss balance and the logging.
 # Everything else (painting, network, crops, layers, seed) is the checkpoint's.
 RESUME_MAY_CHANGE = (
-    "steps", "epochs", "data", "out", "device", "workers", "data_on_device", "lr", "lr_schedule", "warmup",
-    "style_weight", "content_weight", "tv_weight", "log_every", "preview_every", "checkpoint_every",
+    "steps", "epochs", "data", "out", "run_dir", "device", "workers", "data_on_device", "lr", "lr_schedule",
+    "warmup", "style_weight", "content_weight", "tv_weight", "log_every", "preview_every", "checkpoint_every",
     "tensorboard",
 )  # fmt: skip
 

@@ -32,7 +32,7 @@ def test_every_setting_is_an_option_with_its_default_and_help(command, config):
 
 def test_the_command_line_builds_the_config_a_python_caller_would(monkeypatch, tmp_path):
     built = []
-    monkeypatch.setattr(fast_nst.train, "train", lambda cfg, resume, console: built.append(cfg))
+    monkeypatch.setattr(fast_nst.train, "train", lambda cfg, resume, console, overwrite: built.append(cfg))
     style = str(ASSETS / "mosaic.jpg")
     args = ["train", "--style", style, "--data", str(tmp_path), "--steps", "7", "--no-channels-last"]
     result = CliRunner().invoke(app, [*args, "--style-loss", "gram", "-o", "x.pt", "--style-size", "0"])

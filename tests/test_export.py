@@ -85,3 +85,31 @@ def test_graph_holds_only_the_network_and_loads_without_a_warning(exported):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_a_fixed_shape_export_has_only_constant_shapes_and_runs_at_its_size(exported, tmp_path, photo):
+    """`--size 96x64 --batch 2`: no Shape, Neg or Mod left (converters for TensorRT, Core ML and
+    TFLite want static graphs); the same pixels as PyTorch; the operators are printed."""
+    model, _ = exported
+    out = tmp_path / "fixed.onnx"
+    result = run_cli("export", str(model), "-o", str(out), "--size", "93x67", "--batch", "2")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "93x67: " in result.stdout and "operators: Pad 17, Conv 16, InstanceNormalization 15" in result.stdout
+    )
+    proto = onnx.load(out)
+    operators = {n.op_type for n in proto.graph.node}
+    assert operators <= NETWORK_OPERATORS - {"Shape", "Neg", "Mod"}
+    dims = [
+        [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (proto.graph.input[0], proto.graph.output[0])
+    ]
+    assert dims == [[2, 3, 67, 93]] * 2
+    x = load_image_tensor(photo)[..., :67, :93].expand(2, -1, -1, -1).contiguous()
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]
+    net, _ = load_model(model)
+    with torch.inference_mode():
+        assert np.abs(got - net(x).numpy()).max() < 1e-4
+    assert_one_line_error(run_cli("export", str(model), "-o", str(tmp_path / "b.onnx"), "--size", "93by67"),
+                          "--size 93by67: expected WIDTHxHEIGHT")  # fmt: skip

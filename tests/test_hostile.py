@@ -3,7 +3,9 @@ silent wrong image or a traceback. (More cases: test_runtime, test_train, test_v
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import os
 import signal
 import subprocess
@@ -122,6 +124,26 @@ def test_sigterm_during_a_video_leaves_no_temporary_file(tmp_path):
     assert not out.exists() and not list(out.parent.iterdir())
 
 
+def test_a_temporary_file_orphaned_by_kill_9_is_removed_by_the_next_run(tmp_path):
+    """`kill -9` cannot be caught: the hidden temporary output stays. It names its machine and
+    process; the next write of that output removes it, as its process is gone."""
+    src = shared_path("video/chaplin.mp4")
+    out = tmp_path / "chaplin_mosaic.mp4"
+    cmd = [sys.executable, "-m", "fast_nst", "stylize", str(src), "--style", "mosaic_light", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".*.tmp")):
+        time.sleep(0.05)
+    time.sleep(1)
+    proc.kill()
+    proc.wait(timeout=60)
+    orphans = list(tmp_path.glob(".*.tmp"))
+    assert len(orphans) == 1 and orphans[0].stat().st_size > 0
+    result = run_cli("stylize", str(src), "--style", "mosaic_light", "-o", str(out), "--frames", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(tmp_path.iterdir()) == [out]
+
+
 def test_a_training_folder_of_only_broken_images_is_one_line(painting, tmp_path):
     """Found before any loader worker starts (those turned it into a 16-line dump), and before
     the run folder is made."""
@@ -192,3 +214,63 @@ def test_a_checkpoint_damaged_on_disk_is_refused_not_resumed(photos, tmp_path):
     torch.save(model, tmp_path / "m.pt")
     with pytest.raises(UserError, match=r"m\.pt: damaged"):
         load_model(tmp_path / "m.pt")
+
+
+def test_resuming_an_older_copy_of_a_checkpoint_replaces_nothing_newer(photos, tmp_path):
+    """It used to overwrite the run's step-4 checkpoint with step 2's successors, append
+    out-of-order log lines and replace the finished model; now it is refused, and --run-dir
+    branches from the copy without touching the run."""
+    cfg = TrainConfig(style=str(ASSETS / "mosaic.jpg"), data=str(photos), out=str(tmp_path / "m.pt"),
+                      run_dir=str(tmp_path / "run"), steps=2, batch_size=2, image_size=64, width=8,
+                      style_size=128, workers=0, preview_count=0, log_every=1)  # fmt: skip
+    quiet = Console(file=io.StringIO())
+    train(cfg, console=quiet)
+    ckpt, log, model = tmp_path / "run" / "checkpoint.pt", tmp_path / "run" / "log.jsonl", tmp_path / "m.pt"
+    older = tmp_path / "older.pt"
+    older.write_bytes(ckpt.read_bytes())
+    train(dataclasses.replace(cfg, steps=4), resume=ckpt, console=quiet)
+    with log.open("a") as f:  # a kill -9 after step 4's checkpoint, during step 5
+        f.write('{"step": 5, "loss": 1.0}\n{"step": 6, "lo')
+    kept = {p: p.read_bytes() for p in (ckpt, model)}
+
+    refused = run_cli("train", "--resume", str(older), "--steps", "6")
+    assert_one_line_error(
+        refused, "checkpoint.pt: this run is already at step 4, past the step 2", "--run-dir"
+    )
+    fresh = run_cli("train", "--style", cfg.style, "--data", cfg.data, "--run-dir", cfg.run_dir, "--out",
+                    str(tmp_path / "other.pt"), "--image-size", "64")  # fmt: skip
+    assert_one_line_error(fresh, "checkpoint.pt: holds another run (step 4)")
+    branch = ["train", "--resume", str(older), "--steps", "3", "--run-dir", str(tmp_path / "branch")]
+    assert_one_line_error(run_cli(*branch), "m.pt: already exists")  # the run's model, at step 4
+    assert {p: p.read_bytes() for p in (ckpt, model)} == kept
+    done = run_cli(*branch, "--out", str(tmp_path / "branch.pt"))
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(tmp_path / "branch" / "checkpoint.pt")["step"] == 3
+    assert {p: p.read_bytes() for p in (ckpt, model)} == kept
+
+    # The run itself continues; the log drops the steps the kill lost, then has each step once.
+    train(dataclasses.replace(cfg, steps=6), resume=ckpt, console=quiet)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_a_6000x4000_photo_on_the_default_path_has_no_tile_seams_in_bounded_memory(photo, tmp_path):
+    """Tiles run one at a time (they used to go four to a batch: 5.7 GB), share InstanceNorm
+    statistics measured at full resolution (no tone blocks), and start on the stride grid."""
+    from test_runtime import _edge_contrast
+
+    big = tmp_path / "big.jpg"
+    Image.open(photo).resize((6000, 4000), Image.Resampling.LANCZOS).save(big, quality=92)
+    out = tmp_path / "out.png"
+    code = (  # the command, then its own peak memory (kB; ru_maxrss would start at pytest's)
+        "import sys; from fast_nst.cli import app\n"
+        "try: app(prog_name='fast-nst')\n"
+        "finally: print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)"
+    )
+    args = ["stylize", str(big), "--style", "mosaic", "-o", str(out)]
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    peak_gb = int(result.stderr.split()[-1]) / 2**20
+    assert peak_gb < 2.5, peak_gb
+    y = load_image_tensor(out)
+    assert _edge_contrast(y, 1024, 128) < 1.1

@@ -3,9 +3,13 @@ through the scripts in examples/ that users copy. Each skips, saying how to get 
 
 from __future__ import annotations
 
+import functools
+import http.server
 import importlib.util
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +72,50 @@ def test_onnxruntime_node_runs_the_export(model, photo_png, expected, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert _levels_apart(np.asarray(Image.open(out).convert("RGB")), expected) <= TOLERANCE
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """examples/ as a static site, plus the model under test at /model.onnx."""
+
+    def __init__(self, *args, model: Path, **kwargs) -> None:
+        self.model = model
+        super().__init__(*args, directory=str(EXAMPLES), **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        return str(self.model) if path == "/model.onnx" else super().translate_path(path)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(model) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Files, model=model))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_onnxruntime_web_runs_the_export_in_chromium(site, photo_png, expected):
+    """ONNX Runtime Web (WebAssembly) in a real headless Chromium, through examples/web's module."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright`")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None or not (EXAMPLES / "node_modules" / "onnxruntime-web").is_dir():
+        pytest.skip("needs Chromium (Debian: apt install chromium) and `npm install --prefix examples`")
+    rgba = np.asarray(Image.open(photo_png).convert("RGBA"))
+    h, w = rgba.shape[:2]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium)
+        page = browser.new_page()
+        page.goto(f"{site}/web/index.html")
+        pixels = page.evaluate(
+            """async ([rgba, w, h]) => {
+                const { stylize } = await import("./stylize.mjs");
+                const image = new ImageData(new Uint8ClampedArray(rgba), w, h);
+                return Array.from((await stylize("/model.onnx", image)).data);
+            }""",
+            [rgba.reshape(-1).tolist(), w, h],
+        )
+        browser.close()
+    got = np.array(pixels, np.uint8).reshape(h, w, 4)[..., :3]
+    assert _levels_apart(got, expected) <= TOLERANCE

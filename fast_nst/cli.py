@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .config import DATA, LOSS, OPTIM, OUTPUT, SPEED, OptimizeConfig, TrainConfig
@@ -30,7 +31,7 @@ class _App(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except UserError as e:
-            err.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)  # paths may hold [brackets]
             sys.exit(1)
 
 
@@ -225,7 +226,7 @@ def optimize(
         run_optimize(cfg, console=err)
     except KeyboardInterrupt:
         sys.exit(130)
-    err.print(f"wrote {out}")
+    err.print(f"wrote {out}", markup=False)
 
 
 @app.command()

@@ -191,6 +191,10 @@ class TrainConfig(LossSettings):
     def out_path(self) -> Path:
         return Path(self.out) if self.out else Path("models") / f"{Path(self.style).stem}.pt"
 
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir or Path("runs") / self.out_path.stem)
+
     def validate(self) -> None:
         for name in ("steps", "batch_size", "image_size", "log_every", "preview_every", "checkpoint_every"):
             if getattr(self, name) < 1:

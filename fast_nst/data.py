@@ -141,12 +141,24 @@ class StepSampler(Sampler[list[Sample]]):
     """Batches of (file index, seed) for steps `start_step`, `start_step + 1`, ... `steps - 1`.
 
     Epoch e visits the files in a permutation seeded by (seed, e); every sample's augmentation
-    seed is its position in the stream, so step s always sees the same crops.
+    seed is its position in the stream, so step s always sees the same crops. Of a step's
+    `batch_size` crops, process `rank` of `world` (torchrun) takes its equal share, in order.
     """
 
-    def __init__(self, n_files: int, batch_size: int, seed: int, start_step: int, steps: int):
+    def __init__(
+        self,
+        n_files: int,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        steps: int,
+        rank: int = 0,
+        world: int = 1,
+    ):
         self.n, self.batch, self.seed = n_files, batch_size, seed
         self.start, self.steps = start_step, steps
+        self.share = batch_size // world
+        self.offset = rank * self.share
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start)
@@ -155,7 +167,8 @@ class StepSampler(Sampler[list[Sample]]):
         perm_epoch, perm = -1, torch.empty(0, dtype=torch.long)
         for step in range(self.start, self.steps):
             batch = []
-            for pos in range(step * self.batch, (step + 1) * self.batch):
+            first = step * self.batch + self.offset
+            for pos in range(first, first + self.share):
                 epoch = pos // self.n
                 if epoch != perm_epoch:
                     g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -184,12 +197,15 @@ def make_loader(
     steps: int,
     workers: int,
     pin_memory: bool,
+    rank: int = 0,
+    world: int = 1,
 ) -> DataLoader:
-    """Batches of (uint8 images (B, 3, size, size), messages for unreadable files)."""
+    """Batches of (uint8 images (B, 3, size, size), messages for unreadable files); under torchrun,
+    this process's share of each."""
     return DataLoader(
         CropDataset(files, size),
         worker_init_fn=_leave_signals_to_the_trainer,
-        batch_sampler=StepSampler(len(files), batch_size, seed, start_step, steps),
+        batch_sampler=StepSampler(len(files), batch_size, seed, start_step, steps, rank, world),
         num_workers=workers,
         collate_fn=_collate,
         pin_memory=pin_memory,
@@ -253,14 +269,14 @@ class DeviceCrops:
         return len(self.shapes)
 
     def batches(
-        self, batch_size: int, seed: int, start_step: int, steps: int
+        self, batch_size: int, seed: int, start_step: int, steps: int, rank: int = 0, world: int = 1
     ) -> Iterator[tuple[Tensor, list[str]]]:
         """uint8 (B, 3, size, size) batches on the device, as `make_loader` yields them.
 
         The photos that could not be decoded come with the first batch, for the loop to report.
         """
         failed = self.failed
-        for batch in StepSampler(len(self), batch_size, seed, start_step, steps):
+        for batch in StepSampler(len(self), batch_size, seed, start_step, steps, rank, world):
             yield self.crops(batch), failed
             failed = []
 

@@ -8,7 +8,7 @@ Grams and losses are computed in float32 even under autocast: Gram sums overflow
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -74,12 +74,19 @@ class StyleLoss(nn.Module):
     """
 
     def __init__(
-        self, targets: Mapping[str, Tensor], layer_weights: Mapping[str, float], geometric: bool = False
+        self,
+        targets: Mapping[str, Tensor],
+        layer_weights: Mapping[str, float],
+        geometric: bool = False,
+        batch_mean: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.layers = list(targets)
         self.layer_weights = {n: float(layer_weights[n]) for n in self.layers}
         self.geometric = geometric
+        # When a batch is split over processes (`distributed.World.batch_mean`): the geometric mean
+        # is not a mean over images, so it combines the whole batch's per-layer errors.
+        self.batch_mean = batch_mean
         for n, g in targets.items():
             self.register_buffer(f"target_{n}", g.float())
             self.register_buffer(f"scale_{n}", torch.ones((), device=g.device))
@@ -97,6 +104,8 @@ class StyleLoss(nn.Module):
     def forward(self, features: Mapping[str, Tensor]) -> Tensor:
         per_layer, w = self.per_layer(features), self.layer_weights
         if self.geometric:
+            if self.batch_mean is not None:
+                per_layer = {n: self.batch_mean(v) for n, v in per_layer.items()}
             logs = sum(w[n] * v.clamp_min(1e-12).log() for n, v in per_layer.items())
             return torch.exp(logs / sum(w.values()))
         return sum(w[n] * v for n, v in per_layer.items()) / sum(w.values())
@@ -148,6 +157,7 @@ class PerceptualLoss(nn.Module):
         tv_weight: float,
         blend: Sequence[float] | None = None,
         style_loss: str = "gram",
+        batch_mean: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
         for name, w in (("style", style_weight), ("content", content_weight), ("tv", tv_weight)):
@@ -167,7 +177,7 @@ class PerceptualLoss(nn.Module):
                 feats = encoder(image, style_layers)
                 for n in style_layers:
                     grams[n] = grams[n] + gram_matrix(feats[n]).mean(0, keepdim=True) * (w / sum(blend))
-        self.style = StyleLoss(grams, style_layers, geometric=style_loss == "gap")
+        self.style = StyleLoss(grams, style_layers, geometric=style_loss == "gap", batch_mean=batch_mean)
         self.content = ContentLoss(content_layers)
 
     @torch.no_grad()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 from rich.console import Console
+from rich.markup import escape
 from torch import Tensor
 
 from .backends import PRECISIONS, OrtBackend, TorchBackend, ort_session
@@ -279,7 +280,7 @@ def stylize_folder(
                 report.done += 1
             except UserError as e:
                 report.failed.append(str(e))
-                progress.console.print(f"[yellow]skipped:[/] {e}", soft_wrap=True)
+                progress.console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
             progress.advance(task)
     return report
 
@@ -312,23 +313,25 @@ def stylize_path(
     out = Path(out) if out is not None else source.with_name(f"{source.stem}_{stylizer.style}{suffix}")
     if source.is_dir():
         report = stylize_folder(stylizer, source, out, max_size, scale, overwrite, console=console)
-        console.print(f"{report.done} image(s) written to {out}", soft_wrap=True)
+        console.print(f"{report.done} image(s) written to {out}", soft_wrap=True, markup=False)
         if report.failed:
             console.print(f"[bold red]{len(report.failed)} failed:[/]")
             for line in report.failed:
-                console.print(f"  {line}", soft_wrap=True)
+                console.print(f"  {line}", soft_wrap=True, markup=False)
             failed = len(report.failed)
             raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
     elif is_video_path(source):
         video = stylize_video(stylizer, source, out, overwrite, console=console, max_frames=frames)
         console.print(
-            f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}", soft_wrap=True
+            f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}",
+            soft_wrap=True,
+            markup=False,
         )
         if video.damage:
             raise UserError(f"{source}: damaged, stylised up to frame {video.frames} ({video.damage})")
     else:
         stylize_image_file(stylizer, source, out, max_size, scale, overwrite)
-        console.print(f"{out}: written", soft_wrap=True)
+        console.print(f"{out}: written", soft_wrap=True, markup=False)
     return out
 
 

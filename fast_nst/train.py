@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -19,10 +20,13 @@ from typing import ClassVar
 
 import torch
 from rich.console import Console
+from rich.markup import escape
+from torch.nn.parallel import DistributedDataParallel
 
 from .config import TrainConfig
 from .data import DeviceCrops, find_images, make_loader, preview_split, require_readable, spaced_photos
-from .device import amp_dtype, pick_device
+from .device import amp_dtype
+from .distributed import World, join, leave, peer_failed
 from .errors import UserError
 from .files import atomic_path, load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
 from .losses import PerceptualLoss, parse_layer_weights
@@ -65,15 +69,35 @@ def train(
     """Run (or continue) training; returns the path of the model file written at the end.
 
     overwrite: replace a model file at `cfg.out_path` that this run did not write itself.
+    Under torchrun, one of N processes (`distributed`): the first alone writes and reports.
     """
-    console = console or Console(stderr=True)
     cfg.validate()
-    device = pick_device(cfg.device)
+    world = join(cfg.device, cfg.batch_size)
+    try:
+        return _train(cfg, world, resume, console, overwrite)
+    except (torch.distributed.DistError, RuntimeError) as e:
+        if not peer_failed(world, e):
+            raise
+        checkpoint = cfg.run_path / "checkpoint.pt"
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:100]  # gloo's source location first
+        raise UserError(
+            f"another process of this torchrun job stopped ({reason}); "
+            f"the last checkpoint is intact: continue with --resume {checkpoint}"
+        ) from None
+    finally:
+        leave(world)
+
+
+def _train(
+    cfg: TrainConfig, world: World, resume: Path | None, console: Console | None, overwrite: bool
+) -> Path:
+    console = (console or Console(stderr=True)) if world.main else Console(quiet=True)
+    device = world.device
     dtype = amp_dtype(cfg.amp, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     out = cfg.out_path
-    run_dir = Path(cfg.run_dir or Path("runs") / out.stem)
+    run_dir = cfg.run_path
     ckpt_path = run_dir / "checkpoint.pt"
     ckpt = load_checkpoint(resume) if resume is not None else None
     run_id = (ckpt or {}).get("run_id") or uuid.uuid4().hex
@@ -84,7 +108,14 @@ def train(
     # Data: training crops, and a few held-out photos that every preview grid shows.
     files = find_images(Path(cfg.data))
     require_readable(files, Path(cfg.data))
-    claim_run_files(run_dir, out, resume, ckpt["step"] if ckpt else 0, run_id, overwrite)
+    refused = None
+    if world.main:
+        try:
+            claim_run_files(run_dir, out, resume, ckpt["step"] if ckpt else 0, run_id, overwrite)
+        except UserError as e:
+            refused = e
+    if world.agree(refused is not None):
+        raise refused or UserError("the first process refused the run (its message says why)")
     files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
     steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
     workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
@@ -103,6 +134,7 @@ def train(
         cfg.content_weight,
         cfg.tv_weight,
         style_loss=cfg.style_loss,
+        batch_mean=world.batch_mean if world.size > 1 else None,
     )
     if cfg.style_loss != "gram":
         _, sample = spaced_photos(files, BALANCE_PHOTOS, cfg.image_size)
@@ -128,28 +160,31 @@ def train(
         was = ckpt["config"]
         changed = [f"{k} {was[k]} -> {v}" for k, v in dataclasses.asdict(cfg).items() if was.get(k, v) != v]
         note = f" ({', '.join(changed)})" if changed else ""
-        console.print(f"resumed from {resume} at step {step}{note}")
-    step_fn = torch.compile(model) if cfg.compile else model
+        console.print(f"resumed from {resume} at step {step}{note}", markup=False)
+    # Several processes: gradients averaged over them after each backward (all start from rank 0's weights).
+    net = DistributedDataParallel(model, forward_sync_buffers=False) if world.size > 1 else model
+    step_fn = torch.compile(net) if cfg.compile else net
 
     if data_on_device(cfg, device, len(files)):
         crops = DeviceCrops(files, cfg.image_size, device, console)
-        loader = crops.batches(cfg.batch_size, cfg.seed, step, steps)
+        loader = crops.batches(cfg.batch_size, cfg.seed, step, steps, world.rank, world.size)
     else:
-        loader = make_loader(
-            files, cfg.image_size, cfg.batch_size, cfg.seed, step, steps, workers, device.type == "cuda"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tb = _tensorboard(run_dir) if cfg.tensorboard else None
+        loader = make_loader(files, cfg.image_size, cfg.batch_size, cfg.seed, step, steps, workers,
+                             device.type == "cuda", world.rank, world.size)  # fmt: skip
+    if world.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    tb = _tensorboard(run_dir) if cfg.tensorboard and world.main else None
     skipped: set[str] = set()
     sums, window_start, window_steps = torch.zeros(4, device=device), time.perf_counter(), 0
     progress = progress_bar("train", console, "stats")
-    with progress, (run_dir / "log.jsonl").open("a") as log, _StopOnSignal(console) as stop:
+    log_path = run_dir / "log.jsonl" if world.main else Path(os.devnull)
+    with progress, log_path.open("a") as log, _StopOnSignal(console) as stop:
         task = progress.add_task("", total=steps, completed=step, stats="")
         for images, failed in loader:
             for message in failed:
                 if message not in skipped:
                     skipped.add(message)
-                    console.print(f"[yellow]warning:[/] skipped unreadable image {message}")
+                    console.print(f"[yellow]warning:[/] skipped unreadable image {escape(message)}")
             x = images.to(device, non_blocking=True).float().div_(255)
             x = x.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -166,10 +201,11 @@ def train(
             # Loss values stay on the device between log lines: no host sync per step.
             sums += torch.stack([terms.total, terms.style, terms.content, terms.tv]).detach()
             progress.update(task, completed=step)
+            stopping = world.agree(stop.requested)  # every process stops after the same step
 
-            if step % cfg.log_every == 0 or step == steps or stop.requested:
+            if step % cfg.log_every == 0 or step == steps or stopping:
                 elapsed = time.perf_counter() - window_start
-                total, style_l, content_l, tv_l = (sums / window_steps).tolist()
+                total, style_l, content_l, tv_l = (world.mean(sums) / window_steps).tolist()
                 record = {
                     "step": step,
                     "loss": total,
@@ -192,22 +228,26 @@ def train(
                 )
                 sums.zero_()
                 window_start, window_steps = time.perf_counter(), 0
-            if len(previews) and (step % cfg.preview_every == 0 or step == steps):
+            if world.main and len(previews) and (step % cfg.preview_every == 0 or step == steps):
                 save_preview(model, previews, run_dir / f"preview_{step:07d}.png")
-            if step % cfg.checkpoint_every == 0 or step == steps or stop.requested:
+            if world.main and (step % cfg.checkpoint_every == 0 or step == steps or stopping):
                 save_checkpoint(ckpt_path, model, optimizer, scaler, step, cfg, run_id)
-            if stop.requested:
+            if stopping:
                 break
     if tb is not None:
         tb.close()
     if skipped:
         console.print(f"[yellow]{len(skipped)} unreadable image(s) skipped[/] (listed above)")
     if step < steps:
-        console.print(f"stopped at step {step}/{steps}; continue with: fast-nst train --resume {ckpt_path}")
+        console.print(
+            f"stopped at step {step}/{steps}; continue with: fast-nst train --resume {ckpt_path}",
+            markup=False,
+        )
         raise KeyboardInterrupt
     meta = {"style": Path(cfg.style).stem, "steps": step, "run_id": run_id, "config": dataclasses.asdict(cfg)}
-    torch_save(model_record(model, meta), out)
-    console.print(f"done: {step} steps; model written to {out} (run files in {run_dir})")
+    if world.main:
+        torch_save(model_record(model, meta), out)
+    console.print(f"done: {step} steps; model written to {out} (run files in {run_dir})", markup=False)
     return out
 
 

@@ -78,6 +78,9 @@ def train(
     except (torch.distributed.DistError, RuntimeError) as e:
         if not peer_failed(world, e):
             raise
+        # torchrun is stopping this process too (SIGTERM): the message goes out first.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         checkpoint = cfg.run_path / "checkpoint.pt"
         reason = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:100]  # gloo's source location first
         raise UserError(
@@ -162,7 +165,7 @@ def _train(
         note = f" ({', '.join(changed)})" if changed else ""
         console.print(f"resumed from {resume} at step {step}{note}", markup=False)
     # Several processes: gradients averaged over them after each backward (all start from rank 0's weights).
-    net = DistributedDataParallel(model, forward_sync_buffers=False) if world.size > 1 else model
+    net = DistributedDataParallel(model) if world.size > 1 else model
     step_fn = torch.compile(net) if cfg.compile else net
 
     if data_on_device(cfg, device, len(files)):

@@ -19,6 +19,8 @@ import torch.distributed as dist
 from .device import pick_device
 from .errors import UserError
 
+STOP_CHECK_EVERY = 10  # steps
+
 
 @dataclass(frozen=True)
 class World:
@@ -32,13 +34,22 @@ class World:
         return self.rank == 0
 
     def agree(self, flag: bool) -> bool:
-        """True on every rank when it is on any: a Ctrl-C or an error seen by one process stops all
-        of them at the same step (a rank that stopped alone would leave the others waiting)."""
+        """True on every rank when it is on any: a refusal seen by one process stops all of them
+        (a rank that stopped alone would leave the others waiting)."""
         if self.size == 1:
             return flag
         t = torch.tensor([float(flag)], device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
+
+    def stop_after(self, step: int, requested: bool) -> bool:
+        """Whether to stop after `step`, the same answer on every rank: a Ctrl-C seen by any.
+
+        Several processes compare notes every STOP_CHECK_EVERY steps only: each time is a host
+        sync, which at every step would stall a GPU's queue of work."""
+        if self.size == 1:
+            return requested
+        return step % STOP_CHECK_EVERY == 0 and self.agree(requested)
 
     def batch_mean(self, t: torch.Tensor) -> torch.Tensor:
         """A batch mean of this process's share, made the whole batch's, gradient included.
@@ -80,12 +91,11 @@ def join(device_name: str, batch_size: int) -> World:
 
     On CUDA each rank takes the GPU of its LOCAL_RANK; --device cuda:N makes no sense there.
     """
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size, device = int(os.environ.get("WORLD_SIZE", "1")), pick_device(device_name)
     if size == 1:
-        return World(0, 1, pick_device(device_name))
+        return World(0, 1, device)
     if batch_size % size:
         raise UserError(f"--batch-size {batch_size} does not split evenly over {size} processes")
-    device = pick_device(device_name)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)

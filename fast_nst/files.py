@@ -49,11 +49,11 @@ def _remove_orphans(path: Path) -> None:
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether it exists (PermissionError: it does, not ours)
     except ProcessLookupError:
         return False
-    except OSError:  # exists, owned by someone else
-        return True
+    except PermissionError:
+        pass
     return True
 
 

@@ -204,7 +204,7 @@ def _train(
             # Loss values stay on the device between log lines: no host sync per step.
             sums += torch.stack([terms.total, terms.style, terms.content, terms.tv]).detach()
             progress.update(task, completed=step)
-            stopping = world.agree(stop.requested)  # every process stops after the same step
+            stopping = world.stop_after(step, stop.requested)  # every process after the same step
 
             if step % cfg.log_every == 0 or step == steps or stopping:
                 elapsed = time.perf_counter() - window_start

@@ -392,9 +392,27 @@ def stylize(
     stylize_path(stylizer, source, out, max_size, scale, overwrite, frames, console=err)
 
 
+OrtWebOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ort-web",
+        help="ONNX Runtime Web's files, for a machine without internet: an onnxruntime-web folder "
+        "(or its dist/), or the .tgz that `npm pack onnxruntime-web` writes.",
+        show_default="fetched once from npm into the cache",
+    ),
+]
+
+
 @app.command()
 def export(
-    model: Annotated[Path, typer.Argument(help="Model file from `fast-nst train` (.pt).")],
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Model file from `fast-nst train` (.pt). With --web: the styles to offer (built-in "
+            "names, .pt or .onnx files).",
+            show_default="with --web: every built-in style",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="ONNX file to write.", show_default="<model>.onnx")
     ] = None,
@@ -413,6 +431,15 @@ def export(
         int | None,
         typer.Option(help="Fix the batch size (with --size: a fully static graph).", show_default="any"),
     ] = None,
+    web: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the browser app instead: a self-contained static folder (page, ONNX Runtime "
+            "Web, the styles) that any static web host serves.",
+            show_default=False,
+        ),
+    ] = None,
+    ort_web: OrtWebOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export to ONNX (opset 18, any batch and image size) and check it against PyTorch.
@@ -420,15 +447,67 @@ def export(
     Prints the graph's operators and how far ONNX Runtime is from PyTorch.
 
     Example: fast-nst export models/mosaic.pt -o models/mosaic.onnx
+
+    Example: fast-nst export --web site/    (the browser app with every built-in style)
     """
     from .export import export_onnx
 
+    if web is not None:
+        from .web import build_site
+
+        site = build_site(web, models or (), ort_web, overwrite)
+        styles = ", ".join(site.styles)
+        print(f"{site.path}: the browser app, {site.size_bytes / 1e6:.0f} MB, styles: {styles}")
+        print(f"try it: python -m http.server --directory {site.path} 8000, then open http://localhost:8000/")
+        return
+    if not models or len(models) > 1:
+        raise UserError("export takes one model file (several only with --web)")
+    model = Path(models[0])
     fixed = _parse_size(size) if size is not None else None
     report = export_onnx(model, out or model.with_suffix(".onnx"), fp16, overwrite, fixed, batch)
     diffs = ", ".join(f"{size}: {d:.2e}" for size, d in report.max_abs_diff.items())
     operators = ", ".join(f"{op} {n}" for op, n in report.operators.items())
     print(f"{report.path}: written; max |onnxruntime - torch| {diffs} (limit {report.tolerance:g})")
     print(f"operators: {operators}")
+
+
+@app.command()
+def web(
+    styles: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Styles to offer: built-in names, .pt or .onnx files.", show_default="every built-in style"
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 lets other machines on the network in.")
+    ] = "127.0.0.1",
+    ort_web: OrtWebOption = None,
+) -> None:
+    """Serve the browser app locally: pick a style, drop an image or use the camera, download the result.
+
+    Everything runs in the browser (ONNX Runtime Web); no image is sent anywhere. To put the app
+    on a web host instead, write it as a folder with `fast-nst export --web DIR`.
+
+    Example: fast-nst web mosaic candy runs/my_style.pt --port 8080
+    """
+    import tempfile
+
+    from .web import build_site, server
+
+    with tempfile.TemporaryDirectory(prefix="fast-nst-web-") as folder:
+        site = build_site(Path(folder) / "app", styles or (), ort_web)
+        httpd = server(site.path, host, port)
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        print(f"serving the app ({', '.join(site.styles)}) at http://{shown}:{httpd.server_address[1]}/")
+        print("Ctrl-C to stop")
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            httpd.server_close()
 
 
 def _parse_size(text: str) -> tuple[int, int]:

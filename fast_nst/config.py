@@ -134,6 +134,12 @@ class TrainConfig(LossSettings):
         help="Channels of the network's first layer: 32 as in the paper, 16 for 3.5x fewer multiply-adds.",
         panel=OPTIM,
     )
+    residual_blocks: int = setting(
+        5,
+        help="Residual blocks at a quarter of the resolution: 5 as in the paper; with --width 12, 4 makes "
+        "the fast network (a 1080p frame 1.5x faster on a CPU than --width 16).",
+        panel=OPTIM,
+    )
     init: str | None = setting(
         None,
         help="Start from a trained model's weights (a .pt file, a checkpoint or a built-in style name) "
@@ -211,6 +217,8 @@ class TrainConfig(LossSettings):
             raise UserError(f"--epochs must be positive (got {self.epochs})")
         if self.width < 1:
             raise UserError(f"--width must be at least 1 (got {self.width})")
+        if self.residual_blocks < 0:
+            raise UserError(f"--residual-blocks must be 0 or more (got {self.residual_blocks})")
         if self.style_size and self.style_size < 32:
             raise UserError(f"--style-size must be at least 32 (got {self.style_size})")
 

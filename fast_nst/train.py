@@ -144,9 +144,9 @@ def _train(
         measured = loss_fn.balance_style_layers(sample.to(device))
         units = ", ".join(f"{n} {v:.2f}" for n, v in measured.items())
         console.print(f"style layers balanced: a plain photo's style loss per layer was {units}")
-    model = TransformerNet(cfg.width)
+    model = TransformerNet(cfg.width, cfg.residual_blocks)
     if cfg.init is not None and resume is None:
-        model.load_state_dict(initial_weights(cfg.init, cfg.width))
+        model.load_state_dict(initial_weights(cfg.init, model))
     model = model.to(device, memory_format=memory_format)
     # Fused: one kernel for all parameters instead of a dozen ops per tensor (CPU and CUDA).
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
@@ -267,15 +267,18 @@ def data_on_device(cfg: TrainConfig, device: torch.device, n_photos: int) -> boo
     return DeviceCrops.bytes_needed(n_photos, cfg.image_size) <= torch.cuda.mem_get_info(device)[0] // 2
 
 
-def initial_weights(ref: str, width: int) -> dict[str, torch.Tensor]:
+def initial_weights(ref: str, model: TransformerNet) -> dict[str, torch.Tensor]:
     """The weights of a trained model to fine-tune from: a model file, a checkpoint or a built-in style.
 
     A network that already keeps the photo's structure and paints only has to learn a new palette
     and texture, which takes fewer steps than learning all of it from random weights.
     """
     net, _ = load_model(resolve_model(ref))
-    if net.width != width:
-        raise UserError(f"--init {ref}: a width-{net.width} network, but this run trains width {width}")
+    if (net.width, net.n_residual) != (model.width, model.n_residual):
+        raise UserError(
+            f"--init {ref}: a width-{net.width} network with {net.n_residual} residual blocks, but this "
+            f"run trains width {model.width} with {model.n_residual}"
+        )
     return net.state_dict()
 
 

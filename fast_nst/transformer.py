@@ -218,7 +218,7 @@ def _checkpoint_as_record(ckpt: dict) -> dict:
     return {
         "format": MODEL_FORMAT,
         "version": None,
-        "arch": {"width": cfg["width"]},
+        "arch": {"width": cfg["width"], "n_residual": cfg.get("residual_blocks", 5)},
         "meta": meta,
         "state_dict": state,
     }

@@ -3,9 +3,8 @@ through the scripts in examples/ that users copy. Each skips, saying how to get 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import importlib.util
+import json
 import shutil
 import subprocess
 import threading
@@ -15,10 +14,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from conftest import assert_one_line_error, run_cli
+from helpers_runtime import make_model
 from PIL import Image
 
+from fast_nst.errors import UserError
 from fast_nst.export import export_onnx
 from fast_nst.styles import builtin_style
+from fast_nst.web import build_site, server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOLERANCE = 2  # 8-bit levels
@@ -74,48 +77,109 @@ def test_onnxruntime_node_runs_the_export(model, photo_png, expected, tmp_path):
     assert _levels_apart(np.asarray(Image.open(out).convert("RGB")), expected) <= TOLERANCE
 
 
-class _Files(http.server.SimpleHTTPRequestHandler):
-    """examples/ as a static site, plus the model under test at /model.onnx."""
-
-    def __init__(self, *args, model: Path, **kwargs) -> None:
-        self.model = model
-        super().__init__(*args, directory=str(EXAMPLES), **kwargs)
-
-    def translate_path(self, path: str) -> str:
-        return str(self.model) if path == "/model.onnx" else super().translate_path(path)
-
-    def log_message(self, *args: object) -> None:
-        pass
+ORT_WEB = EXAMPLES / "node_modules" / "onnxruntime-web"
 
 
 @pytest.fixture(scope="module")
-def site(model) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Files, model=model))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_onnxruntime_web_runs_the_export_in_chromium(site, photo_png, expected):
-    """ONNX Runtime Web (WebAssembly) in a real headless Chromium, through examples/web's module."""
+def chromium():
+    """Playwright's API driving Debian's Chromium, with a fake camera that needs no permission prompt."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright`")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None or not (EXAMPLES / "node_modules" / "onnxruntime-web").is_dir():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None or not ORT_WEB.is_dir():
         pytest.skip("needs Chromium (Debian: apt install chromium) and `npm install --prefix examples`")
-    rgba = np.asarray(Image.open(photo_png).convert("RGBA"))
-    h, w = rgba.shape[:2]
+    fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium)
-        page = browser.new_page()
-        page.goto(f"{site}/web/index.html")
-        pixels = page.evaluate(
-            """async ([rgba, w, h]) => {
-                const { stylize } = await import("./stylize.mjs");
-                const image = new ImageData(new Uint8ClampedArray(rgba), w, h);
-                return Array.from((await stylize("/model.onnx", image)).data);
-            }""",
-            [rgba.reshape(-1).tolist(), w, h],
-        )
+        browser = p.chromium.launch(executable_path=executable, args=fake_camera)
+        yield browser
         browser.close()
-    got = np.array(pixels, np.uint8).reshape(h, w, 4)[..., :3]
-    assert _levels_apart(got, expected) <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The app as `fast-nst export --web` writes it, with the mosaic style, served as `fast-nst web`
+    serves it: (its URL, its folder). ONNX Runtime Web from npm's copy, as a user offline passes it."""
+    if not ORT_WEB.is_dir():
+        pytest.skip("needs `npm install --prefix examples` (onnxruntime-web)")
+    site = build_site(tmp_path_factory.mktemp("web") / "site", ["mosaic"], ORT_WEB)
+    httpd = server(site.path, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", site.path
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_web_app_stylizes_a_photo_in_chromium_like_python(app, chromium, photo_png, expected, tmp_path):
+    """ONNX Runtime Web (WebAssembly) in a real headless Chromium, through the app's own controls:
+    choose a style and a photo, wait for the result, download it; the PNG matches Python's ONNX
+    Runtime on the same export."""
+    page = chromium.new_page()
+    page.goto(app[0])
+    page.wait_for_selector("#status[data-state=ready]")
+    page.select_option("#style", label="mosaic")
+    page.select_option("#size", "0")  # original size: no browser resampling to account for
+    page.set_input_files("#image-file", photo_png)
+    page.wait_for_selector("#status[data-state=done]", timeout=120_000)
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "chicago-mosaic.png"
+    download.value.save_as(tmp_path / "result.png")
+    page.close()
+    result = np.asarray(Image.open(tmp_path / "result.png").convert("RGB"))
+    assert _levels_apart(result, expected) <= TOLERANCE
+
+
+def test_the_web_app_stylizes_the_camera_until_stopped(app, chromium):
+    page = chromium.new_page()
+    page.goto(app[0])
+    page.wait_for_selector("#status[data-state=ready]")
+    page.select_option("#size", "256")
+    page.click("#camera")
+    page.wait_for_function("Number(document.getElementById('status').dataset.frames) >= 2", timeout=120_000)
+    page.click("#camera")  # the page stays responsive while frames run: inference is in a worker
+    page.wait_for_selector("#status[data-state=done]", timeout=60_000)
+    size, differs = page.evaluate(
+        """() => {
+            const [a, b] = ["input", "output"].map((id) => document.getElementById(id));
+            const pixels = (c) => c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            const [x, y] = [pixels(a), pixels(b)];
+            let d = 0;
+            for (let i = 0; i < x.length; i++) d += Math.abs(x[i] - y[i]);
+            return [[b.width, b.height], d / x.length];
+        }"""
+    )
+    page.close()
+    assert size == [256, 192]  # the fake camera's 640x480, long side 256
+    assert differs > 20  # stylised, not the camera's frame passed through
+
+
+def test_the_web_app_is_refused_over_an_existing_folder_and_without_its_runtime(tmp_path):
+    (tmp_path / "site").mkdir()
+    with pytest.raises(UserError, match="already exists"):
+        build_site(tmp_path / "site", ["mosaic"], ORT_WEB)
+    with pytest.raises(UserError, match="no ONNX Runtime Web files here"):
+        build_site(tmp_path / "other", ["mosaic"], tmp_path)
+    assert not (tmp_path / "other").exists()
+
+
+def test_export_web_writes_a_static_folder_with_the_chosen_styles(tmp_path):
+    if not ORT_WEB.is_dir():
+        pytest.skip("needs `npm install --prefix examples` (onnxruntime-web)")
+    own = make_model(tmp_path / "my_style.pt")
+    result = run_cli(
+        "export", "mosaic_light", str(own), "--web", str(tmp_path / "site"), "--ort-web", str(ORT_WEB)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "styles: mosaic_light, my_style" in result.stdout
+    manifest = json.loads((tmp_path / "site" / "styles.json").read_text())
+    assert [s["file"] for s in manifest] == ["models/mosaic_light.onnx", "models/my_style.onnx"]
+    for entry in manifest:  # each style loads in ONNX Runtime and keeps the image's size
+        session = onnxruntime.InferenceSession(str(tmp_path / "site" / entry["file"]))
+        assert session.run(None, {"image": np.zeros((1, 3, 37, 50), np.float32)})[0].shape == (1, 3, 37, 50)
+    assert sorted(p.name for p in (tmp_path / "site").iterdir()) == [
+        "app.mjs",
+        "index.html",
+        "models",
+        "ort",
+        "styles.json",
+    ]
+    assert_one_line_error(run_cli("export", "mosaic", str(own)), "one model file")

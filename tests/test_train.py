@@ -22,7 +22,7 @@ from rich.console import Console
 from fast_nst.errors import UserError
 from fast_nst.files import torch_save
 from fast_nst.train import LR_FINAL, TrainConfig, config_for_resume, load_checkpoint, lr_at, train
-from fast_nst.transformer import load_model
+from fast_nst.transformer import ResidualBlock, load_model
 
 
 def tiny(tmp_path, photos, **kw) -> TrainConfig:
@@ -271,3 +271,13 @@ def test_init_fine_tunes_from_a_trained_style(tmp_path, photos):
     assert first_loss["mosaic_light"] < 0.5 * first_loss[None], first_loss
     wrong_width = run_cli(*small_run_args(tmp_path, photos, 1), "--init", "mosaic")
     assert_one_line_error(wrong_width, "mosaic", "width")
+    fewer_blocks = run_cli(*small_run_args(tmp_path, photos, 1), "--width", "16", "--residual-blocks", "4",
+                           "--init", "mosaic_light")  # fmt: skip
+    assert_one_line_error(fewer_blocks, "mosaic_light", "5 residual blocks", "with 4")
+
+
+def test_residual_blocks_set_the_networks_depth_in_the_model_and_its_checkpoint(tmp_path, photos):
+    train(tiny(tmp_path, photos, steps=2, residual_blocks=2, checkpoint_every=2), console=quiet())
+    for path in (tmp_path / "m.pt", tmp_path / "run" / "checkpoint.pt"):
+        net, _ = load_model(path)
+        assert net.n_residual == 2 and sum(isinstance(m, ResidualBlock) for m in net.body) == 2

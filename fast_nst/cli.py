@@ -231,15 +231,29 @@ def optimize(
 
 @app.command()
 def evaluate(
-    outputs: Annotated[list[Path], typer.Argument(help="Stylised images to measure.", show_default=False)],
+    outputs: Annotated[
+        list[Path] | None, typer.Argument(help="Stylised images to measure.", show_default=False)
+    ] = None,
     content: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="The photo the outputs were made from; or a folder of photos, each output matched to "
             "the photo its name starts with (chicago.jpg for chicago_mosaic.png).",
+            show_default=False,
         ),
-    ],
-    style: Annotated[Path, typer.Option(help="The painting.")],
+    ] = None,
+    style: Annotated[
+        Path | None, typer.Option(help="The painting (with --video: for the style gap of sampled frames).")
+    ] = None,
+    video: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option(
+            metavar="ORIGINAL STYLIZED",
+            help="Measure a stylised video's flicker instead: its temporal error against the original "
+            "(1: as steady as the film; per-frame stylisation is several times that).",
+            show_default=False,
+        ),
+    ] = None,
     metric: Annotated[
         str,
         typer.Option(
@@ -251,21 +265,31 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
 ) -> None:
-    """Measure outputs against the photo and painting (caffe VGG19, standard layers).
+    """Measure outputs against the photo and painting (caffe VGG19, standard layers), or a video's flicker.
 
     Example: fast-nst evaluate --content photo.jpg --style painting.jpg out1.png out2.png --metric gap
+
+    Example: fast-nst evaluate --video clip.mp4 clip_mosaic.mp4 --style mosaic.jpg
     """
     import json
 
     from .device import pick_device
-    from .evaluate import evaluate_files, report_table
+    from .evaluate import evaluate_files, evaluate_video, report_table, video_table
 
-    report = evaluate_files(outputs, content, style, metric, size, pick_device(device))
+    if video is not None:
+        if outputs or content:
+            raise UserError("--video measures two videos; give no images or --content with it")
+        report = evaluate_video(*video, style, size, pick_device(device))
+    else:
+        if content is None or style is None:
+            raise UserError("give --content (the photo) and --style (the painting), or --video")
+        report = evaluate_files(outputs or [], content, style, metric, size, pick_device(device))
     if json_out:
         print(json.dumps(report, indent=2))
     else:
         # Piped output keeps every column rather than rich's default 80-column cut.
-        Console(width=None if sys.stdout.isatty() else 160).print(report_table(report))
+        table = video_table(report) if video is not None else report_table(report)
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 STYLIZE_IMAGE, STYLIZE_RUN = "Image", "Runtime"
@@ -362,6 +386,13 @@ def stylize(
         int | None,
         typer.Option(help="Videos: stylise only the first N frames (a quick preview).", min=1),
     ] = None,
+    temporal: Annotated[
+        float,
+        typer.Option(
+            help="Videos: against flicker, blend each frame with the previous output, moved along the "
+            "film's optical flow where it is reliable; 0 stylises each frame alone, higher is steadier.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Stylise an image, a folder of images or a video (sound kept).
 
@@ -389,7 +420,7 @@ def stylize(
         overlap=overlap,
         batch_size=batch_size,
     )
-    stylize_path(stylizer, source, out, max_size, scale, overwrite, frames, console=err)
+    stylize_path(stylizer, source, out, max_size, scale, overwrite, frames, err, temporal)
 
 
 OrtWebOption = Annotated[

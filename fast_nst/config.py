@@ -112,6 +112,13 @@ class TrainConfig(LossSettings):
         "scale: about 10.",
         panel=LOSS,
     )
+    stability_weight: float = setting(
+        0.0,
+        help="Weight of the stability loss against flicker in video: the output for a slightly moved, "
+        "scaled, brightened or noisier photo must be the output moved likewise (Gupta et al. 2017). "
+        "Costs a second pass of the network per step, not of VGG.",
+        panel=LOSS,
+    )
     tv_weight: float = setting(
         10.0, help="Weight of the total-variation loss; raise against speckle noise.", panel=LOSS
     )

@@ -179,6 +179,84 @@ def evaluate_files(
     return {"metric": metric, "size": size, "style": str(style), "results": results, "mean": _mean(results)}
 
 
+VIDEO_GAP_FRAMES = 8  # frames sampled, evenly through the video, for the style gap
+
+
+def evaluate_video(
+    original: Path,
+    stylised: Path,
+    style: Path | None = None,
+    size: int = EVAL_SIZE,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Flicker of a stylised video against its original, and (given the painting) its style gap.
+
+    temporal_error: the mean difference between each stylised frame and the previous stylised frame
+    warped onto it by the original's optical flow, over pixels whose flow is reliable, divided by
+    the same for the original frames. 1 means the stylised video changes from frame to frame no
+    more than the film itself; per-frame stylisation is several times that, as strokes shimmer.
+    Frame pairs across a cut (under half the pixels reliable) are left out; a shorter stylised
+    video (a `stylize --frames N` preview) is compared with the original's first frames. The style
+    gap and content error are `gap_metrics` on VIDEO_GAP_FRAMES frames, so stability is never
+    bought by washing the style out.
+    """
+    import itertools
+
+    import numpy as np
+
+    from .temporal import MIN_RELIABLE, FlowEstimator, grey, warp_error
+    from .video import frame_count, read_frames
+
+    if size < 32:
+        raise UserError(f"--size must be at least 32 (got {size})")
+    if style is not None and not Path(style).is_file():
+        raise UserError(f"{style}: no such file")
+    stride = max(1, (frame_count(original) or 25 * VIDEO_GAP_FRAMES) // VIDEO_GAP_FRAMES)
+    flow = FlowEstimator()
+    previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    errors: list[tuple[float, float]] = []
+    sampled: list[tuple[Image.Image, Image.Image]] = []
+    frames = 0
+    # A preview (`stylize --frames N`) is compared with the start of the original.
+    for o, s in itertools.zip_longest(read_frames(original), read_frames(stylised)):
+        if s is None:
+            break
+        if o is None:
+            raise UserError(f"{stylised}: more frames than {original} ({frames}); is it its stylised copy?")
+        o_img = resize_long_side(Image.fromarray(o), size)
+        s_img = _match_content(Image.fromarray(s), o_img, str(stylised))
+        o, s = np.asarray(o_img), np.asarray(s_img)
+        g = grey(o)
+        if previous is not None:
+            motion = flow.motion(previous[0], g)
+            if motion.reliable.mean() >= MIN_RELIABLE:
+                errors.append((warp_error(s, previous[2], motion), warp_error(o, previous[1], motion)))
+        if frames % stride == 0 and len(sampled) < VIDEO_GAP_FRAMES:
+            sampled.append((s_img, o_img))
+        previous = (g, o, s)
+        frames += 1
+    if not errors:
+        raise UserError(f"{original}: no two consecutive frames to compare")
+    stylised_error = sum(e[0] for e in errors) / len(errors)
+    original_error = sum(e[1] for e in errors) / len(errors)
+    report = {
+        "original": str(original),
+        "stylised": str(stylised),
+        "size": size,
+        "frames": frames,
+        "pairs": len(errors),
+        "temporal_error": stylised_error / max(original_error, 1e-6),
+        "stylised_warp_error": stylised_error,
+        "original_warp_error": original_error,
+    }
+    if style is not None:
+        encoder = standard_encoder(device)
+        style_feats = encode(encoder, resize_long_side(_as_image(style), size))
+        gaps = [gap_from_features(encode(encoder, s), encode(encoder, o), style_feats) for s, o in sampled]
+        report |= {"style": str(style), "gap_frames": len(gaps), **_mean(gaps)}
+    return report
+
+
 def _mean(results: list[dict]) -> dict:
     """Field-wise mean of the numbers (also inside the per-layer dicts) over all results."""
     first = results[0]
@@ -204,4 +282,19 @@ def report_table(report: dict) -> Table:
         rows.append(("mean", report["mean"]))
     for name, r in rows:
         table.add_row(name, *(f"{r[k]:.4f}" for k in summary), *(f"{r[layers][n]:.4f}" for n in STYLE_LAYERS))
+    return table
+
+
+def video_table(report: dict) -> Table:
+    """evaluate_video's figures, one per row."""
+    table = Table(title=f"{report['stylised']} against {report['original']} at {report['size']} px")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("temporal_error (1 = as steady as the original)", f"{report['temporal_error']:.3f}")
+    table.add_row("stylised frames' warp error (levels)", f"{report['stylised_warp_error']:.2f}")
+    table.add_row("original frames' warp error (levels)", f"{report['original_warp_error']:.2f}")
+    table.add_row("frame pairs measured / frames", f"{report['pairs']} / {report['frames']}")
+    if "style_gap" in report:
+        table.add_row(f"style_gap ({report['gap_frames']} frames)", f"{report['style_gap']:.4f}")
+        table.add_row(f"content_err ({report['gap_frames']} frames)", f"{report['content_err']:.4f}")
     return table

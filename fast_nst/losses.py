@@ -8,10 +8,12 @@ Grams and losses are computed in float32 even under autocast: Gram sums overflow
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import STYLE_LOSSES
@@ -41,6 +43,57 @@ def tv_loss(image: Tensor) -> Tensor:
     dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
     dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
     return dh + dw
+
+
+@dataclass
+class Shake:
+    """A slight random change of each photo of a batch, as between two frames of a steady shot: a
+    sub-pixel move, a little scaling and rotation, a brightness change and sensor noise.
+
+    The stability loss (Gupta et al. 2017, "Characterizing and Improving Stability in Neural Style
+    Transfer") asks the network to commute with it: the output for the shaken photo should be the
+    output for the photo, moved the same way, not a repainting. No optical flow is needed.
+    """
+
+    grid: Tensor  # (N, H, W, 2) sampling grid of the move
+    valid: Tensor  # (N, 1, H, W) 1 where the moved image has content from inside the original
+    gain: Tensor  # (N, 1, 1, 1)
+    noise: Tensor  # (N, 3, H, W)
+
+    SHIFT, SCALE, ROTATE, BRIGHTNESS, NOISE = 1.0, 0.02, 1.0, 0.05, 0.02  # px, share, degrees, share, std
+
+    @classmethod
+    def random(cls, x: Tensor) -> Shake:
+        """Drawn from torch's global generator on the CPU, so a run is the same on any device."""
+        n, _, h, w = x.shape
+        spread = lambda *shape: torch.rand(*shape) * 2 - 1  # noqa: E731
+        angle, scale = spread(n) * math.radians(cls.ROTATE), 1 + spread(n) * cls.SCALE
+        shift = spread(n, 2) * cls.SHIFT * 2 / torch.tensor([w, h])  # grid units span 2 per side
+        theta = torch.stack(
+            [
+                torch.stack([scale * angle.cos(), -scale * angle.sin(), shift[:, 0]], 1),
+                torch.stack([scale * angle.sin(), scale * angle.cos(), shift[:, 1]], 1),
+            ],
+            1,
+        ).to(x.device, x.dtype)
+        grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+        valid = F.grid_sample(x.new_ones(n, 1, h, w), grid, align_corners=False) > 0.999
+        gain = (1 + spread(n, 1, 1, 1) * cls.BRIGHTNESS).to(x.device, x.dtype)
+        noise = (torch.randn(n, 3, h, w) * cls.NOISE).to(x.device, x.dtype)
+        return cls(grid, valid.to(x.dtype), gain, noise)
+
+    def move(self, image: Tensor) -> Tensor:
+        return F.grid_sample(image, self.grid.to(image.dtype), padding_mode="reflection", align_corners=False)
+
+    def photo(self, x: Tensor) -> Tensor:
+        """The shaken photo."""
+        return (self.move(x) * self.gain + self.noise).clamp(0, 1)
+
+    def error(self, out_shaken: Tensor, out: Tensor) -> Tensor:
+        """Mean squared difference, in [0, 1] units, between the output for the shaken photo and the
+        output moved: what flickers from frame to frame. Pixels moved in from outside are left out."""
+        diff = (out_shaken.float() - self.move(out).float()).pow(2) * self.valid
+        return diff.sum() / (self.valid.sum() * out.shape[1]).clamp_min(1)
 
 
 @dataclass

@@ -294,6 +294,7 @@ def stylize_path(
     overwrite: bool = False,
     frames: int | None = None,
     console: Console | None = None,
+    temporal: float = 0.0,
 ) -> Path:
     """Stylise an image file, every image under a folder, or a video (sound kept); what `fast-nst
     stylize` does. Returns the output written (default: beside the source, named after the style).
@@ -321,7 +322,7 @@ def stylize_path(
             failed = len(report.failed)
             raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
     elif is_video_path(source):
-        video = stylize_video(stylizer, source, out, overwrite, console=console, max_frames=frames)
+        video = stylize_video(stylizer, source, out, overwrite, console, frames, temporal)
         console.print(
             f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}",
             soft_wrap=True,

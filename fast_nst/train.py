@@ -29,7 +29,7 @@ from .device import amp_dtype
 from .distributed import World, join, leave, peer_failed
 from .errors import UserError
 from .files import atomic_path, load_image_tensor, save_image, tensor_to_pil, torch_load, torch_save
-from .losses import PerceptualLoss, parse_layer_weights
+from .losses import PerceptualLoss, Shake, parse_layer_weights
 from .progress import progress_bar
 from .styles import resolve_model
 from .transformer import CHECKPOINT_FORMAT, TransformerNet, load_model, model_record
@@ -178,7 +178,7 @@ def _train(
         run_dir.mkdir(parents=True, exist_ok=True)
     tb = _tensorboard(run_dir) if cfg.tensorboard and world.main else None
     skipped: set[str] = set()
-    sums, window_start, window_steps = torch.zeros(4, device=device), time.perf_counter(), 0
+    sums, window_start, window_steps = torch.zeros(5, device=device), time.perf_counter(), 0
     progress = progress_bar("train", console, "stats")
     log_path = run_dir / "log.jsonl" if world.main else Path(os.devnull)
     with progress, log_path.open("a") as log, _StopOnSignal(console) as stop:
@@ -192,29 +192,37 @@ def _train(
             x = x.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 targets = loss_fn.content_targets(x)
-                terms = loss_fn(step_fn(x), targets)
+                if cfg.stability_weight:  # the photos and their shaken copies in one pass
+                    shake = Shake.random(x)
+                    y, y_shaken = step_fn(torch.cat([x, shake.photo(x)])).chunk(2)
+                    stability = cfg.stability_weight * shake.error(y_shaken, y)
+                else:
+                    y, stability = step_fn(x), torch.zeros((), device=device)
+                terms = loss_fn(y, targets)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, cfg)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(terms.total).backward()
+            scaler.scale(terms.total + stability).backward()
             scaler.step(optimizer)
             scaler.update()
             step += 1
             window_steps += 1
             # Loss values stay on the device between log lines: no host sync per step.
-            sums += torch.stack([terms.total, terms.style, terms.content, terms.tv]).detach()
+            logged = [terms.total + stability, terms.style, terms.content, terms.tv, stability]
+            sums += torch.stack(logged).detach()
             progress.update(task, completed=step)
             stopping = world.stop_after(step, stop.requested)  # every process after the same step
 
             if step % cfg.log_every == 0 or step == steps or stopping:
                 elapsed = time.perf_counter() - window_start
-                total, style_l, content_l, tv_l = (world.mean(sums) / window_steps).tolist()
+                total, style_l, content_l, tv_l, stability_l = (world.mean(sums) / window_steps).tolist()
                 record = {
                     "step": step,
                     "loss": total,
                     "style": style_l,
                     "content": content_l,
                     "tv": tv_l,
+                    "stability": stability_l,
                     "lr": optimizer.param_groups[0]["lr"],
                     "images_per_s": window_steps * cfg.batch_size / elapsed,
                     "time": time.time(),
@@ -222,7 +230,7 @@ def _train(
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 if tb is not None:
-                    for k in ("loss", "style", "content", "tv", "images_per_s"):
+                    for k in ("loss", "style", "content", "tv", "stability", "images_per_s"):
                         tb.add_scalar(k, record[k], step)
                 progress.update(
                     task,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +23,7 @@ from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .progress import progress_bar
 from .runtime import Stylizer
+from .temporal import Motion, TemporalFilter
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -43,6 +45,37 @@ def is_video_path(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """A video's frames in order, upright, as (H, W, 3) uint8 RGB."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        with av.open(str(path)) as source:
+            if not source.streams.video:
+                raise UserError(f"{path}: has no video stream")
+            stream = source.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in source.decode(stream):
+                yield _upright(frame)
+    except (av.FFmpegError, OSError) as e:
+        raise UserError(f"{path}: cannot read video ({e})") from None
+
+
+def frame_count(path: Path) -> int | None:
+    """The number of frames a video's header announces, if it does."""
+    try:
+        with av.open(str(path)) as source:
+            stream = source.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            if stream.frames:
+                return stream.frames
+            if source.duration and rate:
+                return round(source.duration / 1e6 * float(rate))
+    except (av.FFmpegError, OSError, IndexError):
+        pass
+    return None
+
+
 def _h264_encoder() -> str:
     for name in ("libx264", "h264", "libopenh264"):
         if name in av.codecs_available:
@@ -61,10 +94,12 @@ def stylize_video(
     overwrite: bool = False,
     console: Console | None = None,
     max_frames: int | None = None,
+    temporal: float = 0.0,
 ) -> VideoReport:
     """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
 
-    H.264, yuv420p, the source frame rate, audio kept.
+    H.264, yuv420p, the source frame rate, audio kept. temporal: strength of the flow-guided
+    blend with the previous output frame (`temporal.TemporalFilter`; 0: frames stylised alone).
     """
     src, dst = Path(src), Path(dst)
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
@@ -73,6 +108,8 @@ def stylize_video(
     refuse_to_replace(dst, overwrite)
     if not src.is_file():
         raise UserError(f"{src}: no such file")
+    if not 0 <= temporal < 1:
+        raise UserError(f"--temporal must be at least 0 and below 1 (got {temporal})")
     try:
         source = av.open(str(src))
     except (av.FFmpegError, OSError) as e:
@@ -84,8 +121,9 @@ def stylize_video(
         vin.thread_type = "AUTO"
         ain = source.streams.audio[0] if source.streams.audio else None
         with av.open(str(tmp), "w", format=fmt) as sink:
+            steady = TemporalFilter(temporal) if temporal else None
             report = _transcode(
-                stylizer, source, vin, ain, sink, src, console or Console(stderr=True), max_frames
+                stylizer, source, vin, ain, sink, src, console or Console(stderr=True), max_frames, steady
             )
     return report
 
@@ -99,6 +137,7 @@ def _transcode(
     src: Path,
     console: Console,
     max_frames: int | None,
+    steady: TemporalFilter | None,
 ) -> VideoReport:
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
     encoder = _h264_encoder()
@@ -171,7 +210,7 @@ def _transcode(
                     vout.width, vout.height = w - w % 2, h - h % 2
                     for audio in early_audio:
                         stylized.put(audio)
-                for out in _stylize_frames(stylizer, batch, vout.width, vout.height):
+                for out in _stylize_frames(stylizer, batch, vout.width, vout.height, steady):
                     stylized.put(("video", out))
                 frames += len(batch)
                 batch.clear()
@@ -208,13 +247,21 @@ def _transcode(
     return VideoReport(frames, float(rate), audio_mode, damage[0] if damage else None)
 
 
-def _stylize_frames(stylizer: Stylizer, frames: list[Any], width: int, height: int) -> list[Any]:
+def _stylize_frames(
+    stylizer: Stylizer, frames: list[Any], width: int, height: int, steady: TemporalFilter | None
+) -> list[Any]:
     """Stylised copies of `frames`, cropped to even sizes (yuv420p needs them), timestamps kept."""
     rgb = np.stack([_upright(f) for f in frames])
-    out = stylizer.stylize_array(rgb)[:, :height, :width]
+    motions: list[Motion | None] = [None] * len(frames)
+    if steady is not None:
+        inputs, motions = zip(*(steady.steady(f) for f in rgb), strict=True)
+        rgb = np.stack(inputs)
+    out = stylizer.stylize_array(rgb)
     result = []
-    for src, arr in zip(frames, out, strict=True):
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+    for src, arr, motion in zip(frames, out, motions, strict=True):
+        if steady is not None:
+            arr = steady.blend(arr, motion)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[:height, :width]), format="rgb24")
         frame.pts, frame.time_base = src.pts, src.time_base
         result.append(frame)
     return result

@@ -1,0 +1,108 @@
+"""Flicker in video: the optical flow the measure rests on, the temporal error, the stability loss
+and the flow-guided blend, on real photos and a real film."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
+from PIL import Image
+
+from fast_nst.evaluate import evaluate_video
+from fast_nst.losses import Shake
+from fast_nst.runtime import Stylizer
+from fast_nst.temporal import FlowEstimator, TemporalFilter, grey, warp_error
+from fast_nst.video import stylize_video
+
+
+def test_flow_finds_a_known_move_of_a_real_photo(photo):
+    """Two crops of the Chicago photo 3 px apart: the flow says 3 px, the warp lines them up."""
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    previous, current = image[20:220, 20:340], image[20:220, 23:343]  # current(x) = previous(x + 3)
+    motion = FlowEstimator().motion(grey(previous), grey(current))
+    xs = np.arange(320, dtype=np.float32)[None, :]
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.median((motion.map_x - xs)[inner]) == pytest.approx(3, abs=0.25)
+    assert np.median((motion.map_y - np.arange(200)[:, None])[inner]) == pytest.approx(0, abs=0.25)
+    assert motion.reliable[inner].mean() > 0.9
+    assert not motion.reliable[:, -2:].any()  # those pixels came from outside the previous crop
+    assert warp_error(current, previous, motion) < 2
+    assert np.abs(current.astype(float) - previous).mean() > 10  # unwarped, the crops differ
+
+
+def test_a_film_against_itself_has_temporal_error_one():
+    film = shared_path("video/chaplin.mp4")
+    report = evaluate_video(film, film, size=256)
+    assert report["temporal_error"] == pytest.approx(1.0)
+    assert report["frames"] == 241 and report["pairs"] >= 200  # a few cuts are left out
+    assert 0.5 < report["original_warp_error"] < 10
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, object]:
+    """The first 16 frames of the film in the light mosaic style, per frame and with the blend."""
+    film = shared_path("video/chaplin.mp4")
+    folder = tmp_path_factory.mktemp("temporal")
+    stylizer = Stylizer.load("mosaic_light")
+    out = {"film": film}
+    for name, strength in (("plain", 0.0), ("blended", 0.8)):
+        stylize_video(stylizer, film, folder / f"{name}.mp4", max_frames=16, temporal=strength)
+        out[name] = folder / f"{name}.mp4"
+    return out
+
+
+def test_the_flow_guided_blend_cuts_the_flicker_of_a_real_film(clips):
+    painting = ASSETS / "mosaic.jpg"
+    plain = evaluate_video(clips["film"], clips["plain"], painting)
+    blended = evaluate_video(clips["film"], clips["blended"], painting)
+    assert plain["frames"] == blended["frames"] == 16  # a preview is compared with the film's start
+    assert plain["temporal_error"] > 2.5  # per-frame strokes shimmer: 2.5x the film's own change
+    assert blended["temporal_error"] < 0.6 * plain["temporal_error"]
+    assert blended["style_gap"] < plain["style_gap"] + 0.04  # still the painting's texture
+
+
+def test_the_filter_passes_the_first_frame_and_a_cut_through_untouched(photo):
+    steady = TemporalFilter(0.8)
+    scene, other = (np.asarray(Image.open(p).convert("RGB"))[:200, :300] for p in (photo, ASSETS / "dog.jpg"))
+    for frame in (scene, other):  # frame 0, then a cut: no motion to follow, nothing blended
+        network_input, motion = steady.steady(frame)
+        assert motion is None and network_input is frame
+        stylised = frame[::-1].copy()  # stands in for the network's output
+        assert steady.blend(stylised, motion) is stylised
+    network_input, motion = steady.steady(other)  # the same scene again: followed and blended
+    assert motion is not None and motion.reliable.mean() > 0.9
+    fresh = np.zeros_like(other)
+    out = steady.blend(fresh, motion)
+    assert 0.7 * stylised.mean() < out.mean() < 0.85 * stylised.mean()  # 80% of the previous output
+
+
+def test_evaluate_video_prints_the_figures_and_refuses_a_longer_stylised_video(clips):
+    film, blended = str(clips["film"]), str(clips["blended"])
+    result = run_cli("evaluate", "--video", film, blended, "--size", "128", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["frames"] == 16
+    assert_one_line_error(
+        run_cli("evaluate", "--video", blended, film, "--size", "128"),
+        "more frames than",
+    )
+    assert_one_line_error(run_cli("evaluate", "--video", film, "missing.mp4"), "missing.mp4")
+
+
+def test_the_shake_error_is_zero_for_a_network_that_follows_the_photo_and_not_for_one_that_paints_over_it(
+    photo,
+):
+    """The stability loss's measure: an identity "network" commutes with the move (only the
+    brightness and noise are left), one that adds a fixed texture does not."""
+    x = torch.from_numpy(np.asarray(Image.open(photo).convert("RGB"), np.float32) / 255)
+    x = x.permute(2, 0, 1)[None]
+    torch.manual_seed(0)
+    shake = Shake.random(x)
+    texture = torch.rand(1, 3, *x.shape[-2:]) * 0.2
+    follows = shake.error(shake.photo(x), x).item()
+    paints_over = shake.error(shake.photo(x) + texture, x + texture).item()
+    assert follows < 0.002  # noise 0.02 and a brightness change of at most 5%
+    assert paints_over > 2 * follows
+    assert 0.9 < shake.valid.mean().item() < 1  # a thin border came from outside the photo

@@ -35,7 +35,13 @@ class BuiltinStyle:
 
 
 def models_folder() -> Path:
-    return Path(str(resources.files("fast_nst.models")))
+    """Installed, the models are the `fast_nst.models` package. A source checkout run without an
+    install (the GPU machine runs tools/gpu so: PYTHONPATH=checkout) has no such package, only the
+    folder it is built from."""
+    try:
+        return Path(str(resources.files("fast_nst.models")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "models"
 
 
 def builtin_styles() -> dict[str, BuiltinStyle]:

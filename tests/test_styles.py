@@ -21,7 +21,7 @@ from fast_nst.styles import builtin_style, builtin_styles
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every style models/README.md documents.
-SHIPPED = ("mosaic", "mosaic_light", "candy", "starry_night", "udnie", "wave", "the_scream")
+SHIPPED = ("mosaic", "mosaic_light", "mosaic_fast", "candy", "starry_night", "udnie", "wave", "the_scream")
 
 
 def test_the_documented_styles_are_installed():

@@ -439,13 +439,16 @@ def export(
     models: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Model file from `fast-nst train` (.pt). With --web: the styles to offer (built-in "
-            "names, .pt or .onnx files).",
+            help="Model file from `fast-nst train` (.pt) or a built-in style's name. With --web: the "
+            "styles to offer (built-in names, .pt or .onnx files).",
             show_default="with --web: every built-in style",
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="ONNX file to write.", show_default="<model>.onnx")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="ONNX file to write.", show_default="<model>.onnx; a built-in: ./<name>.onnx"
+        ),
     ] = None,
     fp16: Annotated[
         bool, typer.Option("--fp16", help="Half-precision weights inside (input/output stay float32).")
@@ -479,6 +482,8 @@ def export(
 
     Example: fast-nst export models/mosaic.pt -o models/mosaic.onnx
 
+    Example: fast-nst export mosaic_fast --size 1280x720    (a built-in style, fixed shape)
+
     Example: fast-nst export --web site/    (the browser app with every built-in style)
     """
     from .export import export_onnx
@@ -493,9 +498,12 @@ def export(
         return
     if not models or len(models) > 1:
         raise UserError("export takes one model file (several only with --web)")
-    model = Path(models[0])
+    from .styles import resolve_model
+
+    model = resolve_model(models[0])
+    default = model.with_suffix(".onnx") if model == Path(models[0]) else Path(f"{models[0]}.onnx")
     fixed = _parse_size(size) if size is not None else None
-    report = export_onnx(model, out or model.with_suffix(".onnx"), fp16, overwrite, fixed, batch)
+    report = export_onnx(model, out or default, fp16, overwrite, fixed, batch)
     diffs = ", ".join(f"{size}: {d:.2e}" for size, d in report.max_abs_diff.items())
     operators = ", ".join(f"{op} {n}" for op, n in report.operators.items())
     print(f"{report.path}: written; max |onnxruntime - torch| {diffs} (limit {report.tolerance:g})")

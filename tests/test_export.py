@@ -70,6 +70,14 @@ def test_cli_export_refuses_to_overwrite(exported):
     assert_one_line_error(result, "seeded.onnx: already exists", "--overwrite")
 
 
+def test_a_builtin_style_exports_by_name_into_the_current_folder(tmp_path):
+    result = run_cli("export", "mosaic_fast", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    proto = onnx.load(tmp_path / "mosaic_fast.onnx")
+    assert {p.key: p.value for p in proto.metadata_props}["fast_nst.style"] == "mosaic_fast"
+    assert_one_line_error(run_cli("export", "picasso", cwd=tmp_path), "picasso: no such built-in style")
+
+
 NETWORK_OPERATORS = {"Conv", "InstanceNormalization", "Pad", "Relu", "Add", "Sigmoid", "Reshape", "Transpose",
                      "Slice", "Concat", "Shape", "Neg", "Mod"}  # fmt: skip
 

@@ -3,9 +3,10 @@ what each costs in frames/s on this machine (issue 16).
 
     python -m benchmarks.temporal --model mosaic_light --stable-model runs/stab.pt
 
-Clips: the two shared videos (their first --frames frames) and clips this script makes from
-held-out photos of the large folder, so the figures do not rest on two films: a slow pan and a
-slow zoom, 640x360, with sensor-like noise that changes every frame, encoded like our outputs.
+Clips: the two shared videos (their first --frames frames, or those from --film-start seconds)
+and clips this script makes from held-out photos of the large folder, so the figures do not rest
+on two films: a slow pan and a slow zoom, 640x360, with sensor-like noise that changes every
+frame, encoded like our outputs.
 Each clip is stylised per frame ("plain"), with `--temporal S` for each S, and (with
 --stable-model, a network fine-tuned with --stability-weight) both ways again. Speed: the whole
 `stylize_video` path (decode, stylise, steady, encode) on the 640x360 film, median of --repeats.
@@ -14,19 +15,24 @@ Each clip is stylised per frame ("plain"), with `--temporal S` for each S, and (
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image
 
+from fast_nst.config import TEMPORAL
 from fast_nst.evaluate import evaluate_video
 from fast_nst.runtime import Stylizer
-from fast_nst.video import stylize_video
+from fast_nst.temporal import FlowEstimator, grey
+from fast_nst.video import read_frames, stylize_video
 
 from .photos import SHARED, held_out_sample
 from .run import machine
@@ -35,27 +41,65 @@ FILMS = [SHARED / "video" / "chaplin.mp4", SHARED / "video" / "big_buck_bunny_0_
 SIZE = (640, 360)
 
 
+def write_clip(frames: Iterable[np.ndarray], out: Path, rate: Fraction | int) -> Path:
+    """Frames (H, W, 3 uint8 RGB) into an H.264 file at near-lossless quality, like our outputs."""
+    frames = iter(frames)
+    first = next(frames)
+    with av.open(str(out), "w") as sink:
+        stream = sink.add_stream("libx264", rate=rate)
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": "18"}
+        stream.height, stream.width = first.shape[:2]
+        for frame in itertools.chain([first], frames):
+            sink.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        sink.mux(stream.encode(None))
+    return out
+
+
 def camera_clip(photo: Path, out: Path, motion: str, frames: int, seed: int) -> Path:
     """A slow pan or zoom over a photo, with fresh noise (std 3 levels) in every frame."""
     image = Image.open(photo).convert("RGB")
     scale = max(SIZE[0] * 1.5 / image.width, SIZE[1] * 1.5 / image.height)
     image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     rng = np.random.default_rng(seed)
-    with av.open(str(out), "w") as sink:
-        stream = sink.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
-        stream.options = {"crf": "18"}
-        for t in range(frames):
-            if motion == "pan":  # 1.5 px per frame to the right
-                box = (1.5 * t, 20, 1.5 * t + SIZE[0], 20 + SIZE[1])
-            else:  # zoom in by 0.4% per frame about the centre
-                cx, cy, k = image.width / 2, image.height / 2, 0.7 * 1.004**-t
-                box = (cx - k * SIZE[0], cy - k * SIZE[1], cx + k * SIZE[0], cy + k * SIZE[1])
-            frame = np.asarray(image.resize(SIZE, Image.Resampling.BICUBIC, box=box), np.float32)
-            frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
-            sink.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        sink.mux(stream.encode(None))
-    return out
+
+    def frame(t: int) -> np.ndarray:
+        if motion == "pan":  # 1.5 px per frame to the right
+            box = (1.5 * t, 20, 1.5 * t + SIZE[0], 20 + SIZE[1])
+        else:  # zoom in by 0.4% per frame about the centre
+            cx, cy, k = image.width / 2, image.height / 2, 0.7 * 1.004**-t
+            box = (cx - k * SIZE[0], cy - k * SIZE[1], cx + k * SIZE[0], cy + k * SIZE[1])
+        still = np.asarray(image.resize(SIZE, Image.Resampling.BICUBIC, box=box), np.float32)
+        return np.clip(still + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8)
+
+    return write_clip((frame(t) for t in range(frames)), out, 25)
+
+
+def excerpt(film: Path, start: float, frames: int, out: Path) -> Path:
+    """`frames` frames of a film from `start` seconds on (past a title sequence, say)."""
+    with av.open(str(film)) as source:
+        rate = source.streams.video[0].average_rate
+    first = round(start * float(rate))
+    return write_clip(itertools.islice(read_frames(film), first, first + frames), out, rate)
+
+
+def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int = 24) -> None:
+    """The README's figure: one frame per-frame and steadied (default --temporal), and beside each
+    its flicker, |frame - previous frame warped onto it| on reliable pixels (x4, dark is steady)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = excerpt(film, start, frames, Path(tmp) / "clip.mp4")
+        original = list(read_frames(clip))[-2:]
+        motion = FlowEstimator().motion(*(grey(f) for f in original))
+        cells, stylizer, stylised = [], Stylizer.load(model), Path(tmp) / "out.mp4"
+        for strength in (0.0, TEMPORAL):
+            stylize_video(stylizer, clip, stylised, overwrite=True, temporal=strength)
+            previous, current = list(read_frames(stylised))[-2:]
+            diff = np.abs(current.astype(np.float32) - motion.warp(previous).astype(np.float32)).mean(-1)
+            flicker = np.clip(4 * diff * motion.reliable, 0, 255).astype(np.uint8)
+            cells += [current, np.repeat(flicker[..., None], 3, -1)]
+    h, w = cells[0].shape[:2]
+    strip = np.concatenate([np.asarray(Image.fromarray(c).resize((w // 2, h // 2))) for c in cells], 1)
+    Image.fromarray(strip).save(out, quality=85)
+    print(f"{out}: per frame | its flicker | --temporal {TEMPORAL:g} | its flicker")
 
 
 def main() -> None:
@@ -65,9 +109,15 @@ def main() -> None:
     parser.add_argument("--style", default=str(SHARED / "styles" / "mosaic.jpg"), help="its painting")
     parser.add_argument("--strengths", default="0.5,0.8", help="--temporal values to measure")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs for frames/s")
+    parser.add_argument("--film-start", type=float, default=0, help="seconds into each shared film")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds for frames/s")
+    parser.add_argument("--speed-only", action="store_true", help="only the frames/s part")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--strip", type=Path, help="only write the README's flicker figure here (JPEG)")
     args = parser.parse_args()
+    if args.strip:
+        flicker_strip(FILMS[0], args.model, args.film_start, args.strip)
+        return
     strengths = [float(s) for s in args.strengths.split(",")]
     models = {"": args.model} | ({"stable ": args.stable_model} if args.stable_model else {})
     results: dict = {"machine": machine(), "model": args.model, "stable_model": args.stable_model}
@@ -75,12 +125,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photos = held_out_sample(2)
+        films = [f for f in FILMS if f.is_file()]
+        if args.film_start:
+            films = [excerpt(f, args.film_start, args.frames, folder / f"{f.stem}.mp4") for f in films]
         clips = [
-            *(f for f in FILMS if f.is_file()),
+            *films,
             camera_clip(photos[0], folder / "pan.mp4", "pan", args.frames, 0),
             camera_clip(photos[1], folder / "zoom.mp4", "zoom", args.frames, 1),
         ]
-        for clip in clips:
+        for clip in [] if args.speed_only else clips:
             rows = results["clips"][clip.name] = {}
             for prefix, model in models.items():
                 stylizer = Stylizer.load(model)
@@ -91,17 +144,21 @@ def main() -> None:
                     report = evaluate_video(clip, out, Path(args.style))
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
+        # Speed: every strength once per round, in turn, so a busy moment hits them alike.
         film, stylizer = FILMS[0], Stylizer.load(args.model)
-        results["frames_per_s_640x360"] = speed = {}
-        for s in [0.0, *strengths]:
-            times = []
-            for i in range(args.repeats + 1):  # the first run warms up
+        times: dict[float, list[float]] = {s: [] for s in [0.0, *strengths]}
+        for i in range(args.repeats + 1):  # round 0 warms up
+            for s, runs in times.items():
                 start = time.perf_counter()
-                out = folder / f"speed-{i}.mp4"
-                stylize_video(stylizer, film, out, overwrite=True, max_frames=args.frames, temporal=s)
-                times.append(time.perf_counter() - start)
-            speed[f"--temporal {s:g}"] = args.frames / statistics.median(times[1:])
-            print("frames/s", s, round(speed[f"--temporal {s:g}"], 2), flush=True)
+                stylize_video(
+                    stylizer, film, folder / "speed.mp4", overwrite=True, max_frames=args.frames, temporal=s
+                )
+                if i:
+                    runs.append(time.perf_counter() - start)
+        results["frames_per_s_640x360"] = {
+            f"--temporal {s:g}": args.frames / statistics.median(runs) for s, runs in times.items()
+        }
+        print("frames/s", {k: round(v, 2) for k, v in results["frames_per_s_640x360"].items()}, flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .config import DATA, LOSS, OPTIM, OUTPUT, SPEED, OptimizeConfig, TrainConfig
+from .config import DATA, LOSS, OPTIM, OUTPUT, SPEED, TEMPORAL, OptimizeConfig, TrainConfig
 from .errors import UserError
 
 err = Console(stderr=True, highlight=False)
@@ -390,9 +390,10 @@ def stylize(
         float,
         typer.Option(
             help="Videos: against flicker, blend each frame with the previous output, moved along the "
-            "film's optical flow where it is reliable; 0 stylises each frame alone, higher is steadier.",
+            "film's optical flow where it is reliable; 0 stylises each frame alone (about 20% faster), "
+            "higher is steadier.",
         ),
-    ] = 0.0,
+    ] = TEMPORAL,
 ) -> None:
     """Stylise an image, a folder of images or a video (sound kept).
 

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .backends import PRECISIONS, OrtBackend, TorchBackend, ort_session
 from .color import preserve_color
+from .config import TEMPORAL
 from .data import find_images
 from .device import pick_device
 from .errors import UserError
@@ -294,7 +295,7 @@ def stylize_path(
     overwrite: bool = False,
     frames: int | None = None,
     console: Console | None = None,
-    temporal: float = 0.0,
+    temporal: float = TEMPORAL,
 ) -> Path:
     """Stylise an image file, every image under a folder, or a video (sound kept); what `fast-nst
     stylize` does. Returns the output written (default: beside the source, named after the style).

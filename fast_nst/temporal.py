@@ -9,6 +9,7 @@ is trusted only where the forward and backward flows agree (Sundaram et al. 2010
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -78,7 +79,9 @@ class TemporalFilter:
     2. `blend`: out_t = (1 - s m) stylised_t + s m warp(out_{t-1}), m the reliability mask
        (softened at its edges), s the strength. A region that stays in view keeps its strokes
        from frame to frame; new content (disocclusions, a cut) comes from the network alone.
-       Averaging strokes that differ lowers their contrast, so s trades steadiness for style.
+       Averaging strokes that differ lowers their contrast (the style gap rose by up to 0.06 at
+       s = 0.9), so the blend's local contrast is then raised half-way back to the network
+       output's (`restore_contrast`): the strokes stay where the blend put them, crisper.
     """
 
     STEADY_INPUT = 0.95
@@ -108,9 +111,53 @@ class TemporalFilter:
     def blend(self, stylised: np.ndarray, motion: Motion | None) -> np.ndarray:
         """The output for the frame `steady` gave `motion` for; frames must come in order."""
         if motion is not None and self._output is not None and self._output.shape == stylised.shape:
-            stylised = _mix(stylised, motion, self._output, self.strength)
+            stylised = restore_contrast(_mix(stylised, motion, self._output, self.strength), stylised)
         self._output = stylised
         return stylised
+
+
+CONTRAST_WINDOW = 13  # px: the square whose contrast is restored, a few strokes wide
+# How much of the contrast that averaging took is given back. All of it gives back the flicker too
+# (the deviations are scaled, the frame-to-frame ones with them); half kept the style gap within
+# +0.011 of per-frame stylisation on the clips it was chosen on, where the plain blend lost up to 0.06.
+CONTRAST_RESTORED = 0.5
+
+
+def restore_contrast(
+    blended: np.ndarray,
+    reference: np.ndarray,
+    amount: float = CONTRAST_RESTORED,
+    window: int = CONTRAST_WINDOW,
+) -> np.ndarray:
+    """`blended` with its local contrast raised towards `reference`'s: about its local mean, each
+    channel's deviation scaled by 1 + amount (r - 1), r the ratio of local standard deviations
+    (taken in [1, 2]: never lowered).
+
+    A weighted average of two textures that do not line up has less variance than either; rescaling
+    the deviations restores it without moving them, as variance-preserving blending does in
+    texture synthesis (Heitz and Neyret 2018), here locally, since stroke contrast varies over the
+    image. Where the two agreed the ratio is 1 and nothing changes.
+    """
+    h, w = blended.shape[:2]
+    mean, var_b = _local_moments(blended, window)
+    _, var_r = _local_moments(reference, window)
+    gain = 1 + amount * (np.clip(np.sqrt((var_r + 1) / (var_b + 1)), 1, 2) - 1)
+    # mean + (b - mean) gain = b gain + mean (1 - gain): the smooth factors come from the coarse grid.
+    up = partial(cv2.resize, dsize=(w, h), interpolation=cv2.INTER_LINEAR)
+    out = cv2.add(cv2.multiply(blended.astype(np.float32), up(gain)), up(mean * (1 - gain)))
+    return cv2.convertScaleAbs(out)
+
+
+def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Box mean and variance of each channel over the window, on a grid `step` times coarser:
+    they are smooth at that scale, and full-size arithmetic would be most of the blend's time.
+    Area-averaging is a box filter, so x and x² are averaged before the grid loses anything."""
+    h, w = img.shape[:2]
+    small, k = (max(1, w // step), max(1, h // step)), (max(1, window // step),) * 2
+    x = img.astype(np.float32)
+    mean = cv2.blur(cv2.resize(x, small, interpolation=cv2.INTER_AREA), k)
+    square = cv2.blur(cv2.resize(x * x, small, interpolation=cv2.INTER_AREA), k)
+    return mean, np.maximum(square - mean * mean, 0)
 
 
 def _mix(current: np.ndarray, motion: Motion, previous: np.ndarray, strength: float) -> np.ndarray:

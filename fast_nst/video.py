@@ -19,6 +19,7 @@ import av
 import numpy as np
 from rich.console import Console
 
+from .config import TEMPORAL
 from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .progress import progress_bar
@@ -94,7 +95,7 @@ def stylize_video(
     overwrite: bool = False,
     console: Console | None = None,
     max_frames: int | None = None,
-    temporal: float = 0.0,
+    temporal: float = TEMPORAL,
 ) -> VideoReport:
     """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from fast_nst.errors import UserError
 from fast_nst.export import export_onnx
-from fast_nst.styles import builtin_style
+from fast_nst.styles import builtin_style, builtin_styles
 from fast_nst.web import build_site, server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -183,3 +183,13 @@ def test_export_web_writes_a_static_folder_with_the_chosen_styles(tmp_path):
         "styles.json",
     ]
     assert_one_line_error(run_cli("export", "mosaic", str(own)), "one model file")
+
+
+def test_the_app_offers_every_built_in_style_starting_with_the_fast_one(tmp_path):
+    """With no styles named, every built-in one; the page starts on the first, which must be the
+    network that keeps up with a camera in a browser."""
+    if not ORT_WEB.is_dir():
+        pytest.skip("needs `npm install --prefix examples` (onnxruntime-web)")
+    build_site(tmp_path / "site", (), ORT_WEB)
+    names = [s["name"] for s in json.loads((tmp_path / "site" / "styles.json").read_text())]
+    assert names[0] == "mosaic_fast" and sorted(names) == sorted(builtin_styles())

@@ -118,6 +118,11 @@ def _style(ref: str) -> _Style:
     return _Style(path.stem, cached_onnx(path), "your model")
 
 
+# Of every built-in style, the one the page starts on (it selects the first): the fast network, the
+# one that keeps up with a camera in a browser (one thread where the host does not isolate the page).
+FIRST_STYLE = "mosaic_fast"
+
+
 def build_site(
     out: Path, styles: Sequence[str] = (), ort_web: Path | None = None, overwrite: bool = False
 ) -> Site:
@@ -126,7 +131,7 @@ def build_site(
     made and an existing folder is replaced only with `overwrite`."""
     out = Path(out)
     refuse_to_replace(out, overwrite)
-    chosen = [_style(ref) for ref in (styles or builtin_styles())]
+    chosen = [_style(ref) for ref in (styles or sorted(builtin_styles(), key=lambda n: n != FIRST_STYLE))]
     names = [s.name for s in chosen]
     if len(set(names)) < len(names):
         raise UserError(f"two styles would share a name in the app ({', '.join(names)}); rename a file")

@@ -8,7 +8,7 @@ is trusted only where the forward and backward flows agree (Sundaram et al. 2010
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import cv2
@@ -70,7 +70,7 @@ def warp_error(current: np.ndarray, previous: np.ndarray, motion: Motion) -> flo
 
 class TemporalFilter:
     """Per-frame stylisation made steady, in two steps around the network, both along the flow of
-    the original frames and only where it is reliable:
+    the original frames and only where it is reliable and explains the change (UNEXPLAINED):
 
     1. `steady`: the network's input is the frame blended with the previous (steadied) input
        warped onto it, a recursive filter along the motion (STEADY_INPUT). Film grain, sensor
@@ -85,6 +85,10 @@ class TemporalFilter:
     """
 
     STEADY_INPUT = 0.95
+    # Grey levels: a pixel whose change the flow does not explain by this much is neither steadied
+    # nor blended. The flow is wrong there (a fast arm, a turning face); following it anyway left
+    # a faint copy of the arm where it had been. (The measure keeps the plain reliability mask.)
+    UNEXPLAINED = 32
 
     def __init__(self, strength: float) -> None:
         if not 0 <= strength < 1:
@@ -104,6 +108,9 @@ class TemporalFilter:
             motion = self._flow.motion(self._grey, current)
             if motion.reliable.mean() < MIN_RELIABLE:
                 motion = None
+            else:
+                explained = cv2.absdiff(motion.warp(self._grey), current) < self.UNEXPLAINED
+                motion = replace(motion, reliable=motion.reliable & explained)
         self._grey = current
         self._input = original if motion is None else _mix(original, motion, self._input, self.STEADY_INPUT)
         return self._input, motion

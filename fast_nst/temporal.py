@@ -93,6 +93,10 @@ class TemporalFilter:
        Averaging strokes that differ lowers their contrast (the style gap rose by up to 0.06 at
        s = 0.9), so the blend's local contrast is then raised half-way back to the network
        output's (`restore_contrast`): the strokes stay where the blend put them, crisper.
+
+    A frame that repeats the last one stylised (REPEATED) is not stylised again: its output is
+    the last output. Films shot at 16-24 frames/s and stored at 25-30 repeat every second to
+    fourth frame, and a fresh stylisation of a repeat, as the blend converges, differs a little.
     """
 
     STEADY_INPUT = 0.95
@@ -100,6 +104,11 @@ class TemporalFilter:
     # nor blended. The flow is wrong there (a fast arm, a turning face); following it anyway left
     # a faint copy of the arm where it had been. (The measure keeps the plain reliability mask.)
     UNEXPLAINED = 32
+    # Grey levels: a frame whose every 16-px block differs from the last stylised frame by less than
+    # this on average repeats it. Chaplin's repeats differ by at most 5 (compression noise), its
+    # moving frames by 20 or more. The last stylised frame stays the reference, so a slow change
+    # that adds up (a fade) is stylised once it shows.
+    REPEATED = 6
 
     def __init__(self, strength: float) -> None:
         if not 0 <= strength < 1:
@@ -110,12 +119,15 @@ class TemporalFilter:
         self._input: np.ndarray | None = None
         self._output: np.ndarray | None = None
 
-    def steady(self, original: np.ndarray) -> tuple[np.ndarray, Motion | None]:
-        """The network's input for the next frame ((H, W, 3) uint8 RGB), and its motion from the
-        previous frame (None at the first frame, a cut or a change of size)."""
+    def steady(self, original: np.ndarray) -> tuple[np.ndarray | None, Motion | None]:
+        """The network's input for the next frame ((H, W, 3) uint8 RGB), or None if it repeats the
+        last one; and its motion from the previous frame (None at the first frame, a repeat, a cut
+        or a change of size)."""
         current = grey(original)
         motion = None
         if self._grey is not None and self._grey.shape == current.shape:
+            if _block_difference(self._grey, current) < self.REPEATED:
+                return None, None
             motion = self._flow.motion(self._grey, current)
             if motion.reliable.mean() < MIN_RELIABLE:
                 motion = None
@@ -126,8 +138,12 @@ class TemporalFilter:
         self._input = original if motion is None else _mix(original, motion, self._input, self.STEADY_INPUT)
         return self._input, motion
 
-    def blend(self, stylised: np.ndarray, motion: Motion | None) -> np.ndarray:
-        """The output for the frame `steady` gave `motion` for; frames must come in order."""
+    def blend(self, stylised: np.ndarray | None, motion: Motion | None) -> np.ndarray:
+        """The output for the frame `steady` gave `motion` for (None: the repeat it found, whose
+        output is the last one); frames must come in order."""
+        if stylised is None:
+            assert self._output is not None, "a repeat of a frame not yet blended"
+            return self._output
         if motion is not None and self._output is not None and self._output.shape == stylised.shape:
             stylised = restore_contrast(_mix(stylised, motion, self._output, self.strength), stylised)
         self._output = stylised
@@ -176,6 +192,14 @@ def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndar
     mean = cv2.blur(cv2.resize(x, small, interpolation=cv2.INTER_AREA), k)
     square = cv2.blur(cv2.resize(x * x, small, interpolation=cv2.INTER_AREA), k)
     return mean, np.maximum(square - mean * mean, 0)
+
+
+def _block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:
+    """The largest mean absolute difference of two grey frames over any `block`-px square."""
+    h, w = a.shape
+    diff = cv2.absdiff(a, b).astype(np.float32)
+    blocks = (max(1, w // block), max(1, h // block))
+    return float(cv2.resize(diff, blocks, interpolation=cv2.INTER_AREA).max())
 
 
 def _mix(current: np.ndarray, motion: Motion, previous: np.ndarray, strength: float) -> np.ndarray:

@@ -24,7 +24,7 @@ from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .progress import progress_bar
 from .runtime import Stylizer
-from .temporal import Motion, TemporalFilter
+from .temporal import TemporalFilter
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -252,16 +252,17 @@ def _stylize_frames(
     stylizer: Stylizer, frames: list[Any], width: int, height: int, steady: TemporalFilter | None
 ) -> list[Any]:
     """Stylised copies of `frames`, cropped to even sizes (yuv420p needs them), timestamps kept."""
-    rgb = np.stack([_upright(f) for f in frames])
-    motions: list[Motion | None] = [None] * len(frames)
-    if steady is not None:
+    rgb = [_upright(f) for f in frames]
+    if steady is None:
+        out = list(stylizer.stylize_array(np.stack(rgb)))
+    else:  # repeated frames (None) are not stylised: `blend` gives them the last output
         inputs, motions = zip(*(steady.steady(f) for f in rgb), strict=True)
-        rgb = np.stack(inputs)
-    out = stylizer.stylize_array(rgb)
+        fresh = [i for i in inputs if i is not None]
+        stylised = iter(stylizer.stylize_array(np.stack(fresh)) if fresh else [])
+        pairs = zip(inputs, motions, strict=True)
+        out = [steady.blend(None if i is None else next(stylised), m) for i, m in pairs]
     result = []
-    for src, arr, motion in zip(frames, out, motions, strict=True):
-        if steady is not None:
-            arr = steady.blend(arr, motion)
+    for src, arr in zip(frames, out, strict=True):
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[:height, :width]), format="rgb24")
         frame.pts, frame.time_base = src.pts, src.time_base
         result.append(frame)

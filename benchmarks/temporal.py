@@ -85,15 +85,17 @@ def excerpt(film: Path, start: float, frames: int, out: Path) -> Path:
 
 def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int = 24) -> None:
     """The README's figure: one frame per-frame and steadied (default --temporal), and beside each
-    its flicker, |frame - previous frame warped onto it| on reliable pixels (x4, dark is steady)."""
+    its flicker, |frame - previous frame warped onto it| on reliable pixels (x4, dark is steady).
+    The frame is the last that moves: a repeated frame would show no flicker either way."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = excerpt(film, start, frames, Path(tmp) / "clip.mp4")
-        original = list(read_frames(clip))[-2:]
-        motion = FlowEstimator().motion(*(grey(f) for f in original))
+        original = [f.astype(np.float32) for f in read_frames(clip)]
+        t = max(t for t in range(1, len(original)) if np.abs(original[t] - original[t - 1]).mean() > 1)
+        motion = FlowEstimator().motion(*(grey(f.astype(np.uint8)) for f in original[t - 1 : t + 1]))
         cells, stylizer, stylised = [], Stylizer.load(model), Path(tmp) / "out.mp4"
         for strength in (0.0, TEMPORAL):
             stylize_video(stylizer, clip, stylised, overwrite=True, temporal=strength)
-            previous, current = list(read_frames(stylised))[-2:]
+            previous, current = list(read_frames(stylised))[t - 1 : t + 1]
             diff = warp_difference(current, previous, motion)
             flicker = np.clip(4 * diff * motion.reliable, 0, 255).astype(np.uint8)
             cells += [current, np.repeat(flicker[..., None], 3, -1)]

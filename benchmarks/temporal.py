@@ -9,7 +9,9 @@ on two films: a slow pan and a slow zoom, 640x360, with sensor-like noise that c
 frame, encoded like our outputs.
 Each clip is stylised per frame ("plain"), with `--temporal S` for each S, and (with
 --stable-model, a network fine-tuned with --stability-weight) both ways again. Speed: the whole
-`stylize_video` path (decode, stylise, steady, encode) on the 640x360 film, median of --repeats.
+`stylize_video` path (decode, stylise, steady, encode) at 640x360 on the Chaplin film (a third of
+its frames are repeats, which the filter does not stylise again) and on the pan (none), median of
+--repeats.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from PIL import Image
 from fast_nst.config import TEMPORAL
 from fast_nst.evaluate import evaluate_video
 from fast_nst.runtime import Stylizer
-from fast_nst.temporal import FlowEstimator, grey, warp_difference
+from fast_nst.temporal import FlowEstimator, TemporalFilter, block_difference, grey, warp_difference
 from fast_nst.video import read_frames, stylize_video
 
 from .inference import interleaved_seconds
@@ -91,9 +91,10 @@ def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int =
     The frame is the last that moves: a repeated frame would show no flicker either way."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = excerpt(film, start, frames, Path(tmp) / "clip.mp4")
-        original = [f.astype(np.float32) for f in read_frames(clip)]
-        t = max(t for t in range(1, len(original)) if np.abs(original[t] - original[t - 1]).mean() > 1)
-        motion = FlowEstimator().motion(*(grey(f.astype(np.uint8)) for f in original[t - 1 : t + 1]))
+        greys = [grey(f) for f in read_frames(clip)]
+        moved = (block_difference(a, b) >= TemporalFilter.REPEATED for a, b in itertools.pairwise(greys))
+        t = max(t for t, m in enumerate(moved, 1) if m)
+        motion = FlowEstimator().motion(greys[t - 1], greys[t])
         cells, stylizer, stylised = [], Stylizer.load(model), Path(tmp) / "out.mp4"
         for strength in (0.0, TEMPORAL):
             stylize_video(stylizer, clip, stylised, overwrite=True, temporal=strength)
@@ -149,28 +150,29 @@ def main() -> None:
                     report = evaluate_video(clip, out, Path(args.style))
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
-        if not args.repeats:
-            return finish(results, args.json)
-        # Speed: the strengths side by side in one run, interleaved; one warm-up round. On the film,
-        # whose repeated frames the filter does not stylise again, and on the pan, which has none.
-        stylizer, speed = Stylizer.load(args.model), folder / "speed.mp4"
-        runners = {
-            (clip.stem, f"--temporal {s:g}"): partial(
-                stylize_video, stylizer, clip, speed, overwrite=True, max_frames=args.frames, temporal=s
-            )
-            for clip in (FILMS[0], clips[-2])
-            for s in [0.0, *strengths]
-        }
-        fps = results["frames_per_s_640x360"] = {}
-        for (clip_name, name), runs in interleaved_seconds(runners, 1, args.repeats).items():
-            fps.setdefault(clip_name, {})[name] = args.frames / statistics.median(runs)
-        print("frames/s", json.dumps(fps), flush=True)
-    finish(results, args.json)
+        if args.repeats:
+            results["frames_per_s_640x360"] = speed(args, [FILMS[0], clips[-2]], strengths, folder)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def finish(results: dict, path: Path | None) -> None:
-    if path:
-        path.write_text(json.dumps(results, indent=2) + "\n")
+def speed(args: argparse.Namespace, clips: list[Path], strengths: list[float], folder: Path) -> dict:
+    """Frames/s per clip and strength, side by side in one run, interleaved; one warm-up round.
+    Timed on the film, whose repeated frames the filter does not stylise again, and on the pan,
+    which has none."""
+    stylizer, out = Stylizer.load(args.model), folder / "speed.mp4"
+    runners = {
+        (clip.stem, f"--temporal {s:g}"): partial(
+            stylize_video, stylizer, clip, out, overwrite=True, max_frames=args.frames, temporal=s
+        )
+        for clip in clips
+        for s in [0.0, *strengths]
+    }
+    fps: dict = {}
+    for (clip_name, name), runs in interleaved_seconds(runners, 1, args.repeats).items():
+        fps.setdefault(clip_name, {})[name] = args.frames / statistics.median(runs)
+    print("frames/s", json.dumps(fps), flush=True)
+    return fps
 
 
 if __name__ == "__main__":

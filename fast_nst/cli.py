@@ -390,7 +390,7 @@ def stylize(
         float,
         typer.Option(
             help="Videos: against flicker, blend each frame with the previous output, moved along the "
-            "film's optical flow where it is reliable; 0 stylises each frame alone (about 20% faster), "
+            "film's optical flow where it is reliable; 0 stylises each frame alone (about 15% faster), "
             "higher is steadier.",
         ),
     ] = TEMPORAL,

@@ -126,7 +126,7 @@ class TemporalFilter:
         current = grey(original)
         motion = None
         if self._grey is not None and self._grey.shape == current.shape:
-            if _block_difference(self._grey, current) < self.REPEATED:
+            if block_difference(self._grey, current) < self.REPEATED:
                 return None, None
             motion = self._flow.motion(self._grey, current)
             if motion.reliable.mean() < MIN_RELIABLE:
@@ -194,8 +194,9 @@ def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndar
     return mean, np.maximum(square - mean * mean, 0)
 
 
-def _block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:
-    """The largest mean absolute difference of two grey frames over any `block`-px square."""
+def block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:
+    """The largest mean absolute difference of two grey frames over any `block`-px square: under
+    `TemporalFilter.REPEATED`, the second repeats the first."""
     h, w = a.shape
     diff = cv2.absdiff(a, b).astype(np.float32)
     blocks = (max(1, w // block), max(1, h // block))

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import ASSETS, run_cli
 
@@ -47,14 +48,16 @@ def _log(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-def test_two_processes_train_what_one_trains_with_the_whole_batch(tmp_path, photos):
+@pytest.mark.parametrize("data", ["--no-data-on-device", "--data-on-device"])
+def test_two_processes_train_what_one_trains_with_the_whole_batch(tmp_path, photos, data):
     """--batch-size is the step's batch, split over the processes: the same crops, the same
     learning rate, and (with the default gap style loss, whose per-layer errors are averaged over
-    the processes before they are combined) the same objective."""
-    one = run_cli("train", *SETTINGS, "--data", str(photos), "--steps", "3",
+    the processes before they are combined) the same objective. With the photos decoded onto the
+    device (the GPU default), each process holds all of them and crops its share of the step."""
+    one = run_cli("train", *SETTINGS, data, "--data", str(photos), "--steps", "3",
                   "--out", str(tmp_path / "one.pt"), "--run-dir", str(tmp_path / "one"))  # fmt: skip
     assert one.returncode == 0, one.stderr
-    two = torchrun("train", *SETTINGS, "--data", str(photos), "--steps", "3",
+    two = torchrun("train", *SETTINGS, data, "--data", str(photos), "--steps", "3",
                    "--out", str(tmp_path / "two.pt"), "--run-dir", str(tmp_path / "two"))  # fmt: skip
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stderr.count("done: 3 steps") == 1  # the first process alone reports and writes

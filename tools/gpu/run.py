@@ -172,8 +172,10 @@ def main() -> None:
     p.add_argument("--train-seconds", type=float, default=180, help="wall time for training the styles")
     p.add_argument("--batch", type=int, default=16, help="training batch (learning rate scales with it)")
     args = p.parse_args()
-    if not (GPU / "vgg19_caffe_q.bin").is_file():
-        sys.exit(f"error: {GPU} is not prepared (run tools/gpu/prepare.sh first)")
+    needed = ["vgg19_caffe_q.bin", *(f"styles/{name}.jpg" for name in RECIPES)]
+    missing = [f for f in needed if not (GPU / f).is_file()]
+    if missing:  # not prepared, or prepared before a built-in style was added
+        sys.exit(f"error: {GPU} lacks {', '.join(missing)} (run tools/gpu/prepare.sh first)")
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path("/tmp/fast-nst-gpu-run")
     shutil.rmtree(work, ignore_errors=True)

@@ -5,8 +5,8 @@ what each costs in frames/s on this machine (issue 16).
 
 Clips: the two shared videos (their first --frames frames, or those from --film-start seconds)
 and clips this script makes from held-out photos of the large folder, so the figures do not rest
-on two films: a slow pan and a slow zoom, 640x360, with sensor-like noise that changes every
-frame, encoded like our outputs.
+on two films: a slow pan, a slow zoom and a fade-in from black, 640x360, with sensor-like noise
+that changes every frame, encoded like our outputs.
 Each clip is stylised per frame ("plain"), with `--temporal S` for each S, and (with
 --stable-model, a network fine-tuned with --stability-weight) both ways again. Speed: the whole
 `stylize_video` path (decode, stylise, steady, encode) at 640x360 on the Chaplin film (a third of
@@ -59,7 +59,8 @@ def write_clip(frames: Iterable[np.ndarray], out: Path, rate: Fraction | int) ->
 
 
 def camera_clip(photo: Path, out: Path, motion: str, frames: int, seed: int) -> Path:
-    """A slow pan or zoom over a photo, with fresh noise (std 3 levels) in every frame."""
+    """A slow pan or zoom over a photo, or a fade-in from black on it, with fresh noise (std 3
+    levels) in every frame."""
     image = Image.open(photo).convert("RGB")
     scale = max(SIZE[0] * 1.5 / image.width, SIZE[1] * 1.5 / image.height)
     image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
@@ -68,10 +69,12 @@ def camera_clip(photo: Path, out: Path, motion: str, frames: int, seed: int) -> 
     def frame(t: int) -> np.ndarray:
         if motion == "pan":  # 1.5 px per frame to the right
             box = (1.5 * t, 20, 1.5 * t + SIZE[0], 20 + SIZE[1])
-        else:  # zoom in by 0.4% per frame about the centre
-            cx, cy, k = image.width / 2, image.height / 2, 0.7 * 1.004**-t
+        else:  # zoom in by 0.4% per frame about the centre (the fade: the zoom's first frame)
+            cx, cy, k = image.width / 2, image.height / 2, 0.7 * 1.004 ** -(t if motion == "zoom" else 0)
             box = (cx - k * SIZE[0], cy - k * SIZE[1], cx + k * SIZE[0], cy + k * SIZE[1])
         still = np.asarray(image.resize(SIZE, Image.Resampling.BICUBIC, box=box), np.float32)
+        if motion == "fade":  # linear in the stored levels, as an editor's fade is
+            still *= t / (frames - 1)
         return np.clip(still + rng.normal(0, 3, still.shape), 0, 255).astype(np.uint8)
 
     return write_clip((frame(t) for t in range(frames)), out, 25)
@@ -130,14 +133,15 @@ def main() -> None:
     results["clips"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        photos = held_out_sample(2)
+        photos = held_out_sample(4)
         films = [f for f in FILMS if f.is_file()]
         if args.film_start:
             films = [excerpt(f, args.film_start, args.frames, folder / f"{f.stem}.mp4") for f in films]
         clips = [
             *films,
             camera_clip(photos[0], folder / "pan.mp4", "pan", args.frames, 0),
-            camera_clip(photos[1], folder / "zoom.mp4", "zoom", args.frames, 1),
+            camera_clip(photos[2], folder / "zoom.mp4", "zoom", args.frames, 1),
+            camera_clip(photos[1], folder / "fade.mp4", "fade", args.frames, 2),
         ]
         for clip in [] if args.speed_only else clips:
             rows = results["clips"][clip.name] = {}
@@ -151,7 +155,7 @@ def main() -> None:
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
         if args.repeats:
-            results["frames_per_s_640x360"] = speed(args, [FILMS[0], clips[-2]], strengths, folder)
+            results["frames_per_s_640x360"] = speed(args, [FILMS[0], clips[len(films)]], strengths, folder)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

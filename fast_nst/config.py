@@ -30,8 +30,8 @@ SCHEDULES = ("cosine", "constant")
 INITS = ("content", "noise", "style")
 OPTIMIZERS = ("lbfgs", "adam")
 # Videos: strength of the flow-guided blend against flicker (`stylize --temporal`, temporal.py).
-# Chosen by measurement (BENCHMARKS.md, "Flicker"): at 0.9 the temporal error fell by 48-80% on the
-# clips with motion, for at most +0.018 of style gap and a sixth of the frames/s.
+# Chosen by measurement (BENCHMARKS.md, "Flicker"): at 0.9 the temporal error fell by 50-80% on the
+# clips with motion and a faded-in photo, for at most +0.025 of style gap and a sixth of the frames/s.
 TEMPORAL = 0.9
 
 

@@ -81,7 +81,9 @@ def warp_error(current: np.ndarray, previous: np.ndarray, motion: Motion) -> flo
 
 class TemporalFilter:
     """Per-frame stylisation made steady, in two steps around the network, both along the flow of
-    the original frames and only where it is reliable and explains the change (UNEXPLAINED):
+    the original frames and only where it is reliable (it passes the forward-backward check, or
+    reproduces the frame: MATCHED) and explains the change (UNEXPLAINED), once the previous frame
+    is given the current one's overall brightness (a fade is not motion):
 
     1. `steady`: the network's input is the frame blended with the previous (steadied) input
        warped onto it, a recursive filter along the motion (STEADY_INPUT). Film grain, sensor
@@ -104,6 +106,18 @@ class TemporalFilter:
     # nor blended. The flow is wrong there (a fast arm, a turning face); following it anyway left
     # a faint copy of the arm where it had been. (The measure keeps the plain reliability mask.)
     UNEXPLAINED = 32
+    # Grey levels: where the forward-backward check fails but the previous frame, moved by the flow
+    # and given the current one's overall brightness, lands this close to it, the motion is trusted
+    # too. The check fails wherever there is no texture to match both ways (a sky, a wall, a frame
+    # fading in from black: Big Buck Bunny's opening passed it on a third at most), and there
+    # a flow that reproduces the frame is as good as any.
+    MATCHED = 6
+    # Grey levels of spread (standard deviation): MATCHED and UNEXPLAINED hold for a frame with this
+    # much contrast or more, and shrink with the spread of a flatter one. The network, behind its
+    # instance normalisation, sees every frame at full contrast, so in a frame fading in from black
+    # a change of a few levels is a new picture to it, not noise to average away (on a photo fading
+    # in, the blend kept the first frames' noise-made strokes for a second without this).
+    FULL_CONTRAST = 32
     # Grey levels: a frame whose every 16-px block differs from the last stylised frame by less than
     # this on average repeats it. Chaplin's repeats differ by at most 5 (compression noise), its
     # moving frames by 20 or more. The last stylised frame stays the reference, so a slow change
@@ -129,13 +143,19 @@ class TemporalFilter:
             if block_difference(self._grey, current) < self.REPEATED:
                 return None, None
             motion = self._flow.motion(self._grey, current)
-            if motion.reliable.mean() < MIN_RELIABLE:
+            relight = partial(cv2.convertScaleAbs, **brightness_change(self._grey, current))
+            miss = cv2.absdiff(motion.warp(relight(self._grey)), current)
+            contrast = min(1.0, cv2.meanStdDev(current)[1].item() / self.FULL_CONTRAST)
+            trusted = motion.reliable | (miss < self.MATCHED * contrast)
+            if trusted.mean() < MIN_RELIABLE:
                 motion = None
             else:
-                explained = cv2.absdiff(motion.warp(self._grey), current) < self.UNEXPLAINED
-                motion = replace(motion, reliable=motion.reliable & explained)
+                motion = replace(motion, reliable=trusted & (miss < self.UNEXPLAINED * contrast))
         self._grey = current
-        self._input = original if motion is None else _mix(original, motion, self._input, self.STEADY_INPUT)
+        if motion is None:
+            self._input = original
+        else:
+            self._input = _mix(original, motion, relight(self._input), self.STEADY_INPUT)
         return self._input, motion
 
     def blend(self, stylised: np.ndarray | None, motion: Motion | None) -> np.ndarray:
@@ -192,6 +212,16 @@ def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndar
     mean = cv2.blur(cv2.resize(x, small, interpolation=cv2.INTER_AREA), k)
     square = cv2.blur(cv2.resize(x * x, small, interpolation=cv2.INTER_AREA), k)
     return mean, np.maximum(square - mean * mean, 0)
+
+
+def brightness_change(previous: np.ndarray, current: np.ndarray) -> dict[str, float]:
+    """The gain and offset (`cv2.convertScaleAbs`'s alpha and beta) that give the previous grey
+    frame the current one's mean and spread: a fade or an exposure change, which no motion explains.
+    The network, behind its instance normalisation, hardly sees it; the steadied input must follow it."""
+    (m0,), (s0,) = cv2.meanStdDev(previous)
+    (m1,), (s1,) = cv2.meanStdDev(current)
+    gain = float(np.clip((s1[0] + 1) / (s0[0] + 1), 1 / 3, 3))  # +1: a black frame has no spread
+    return {"alpha": gain, "beta": float(m1[0] - gain * m0[0])}
 
 
 def block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:

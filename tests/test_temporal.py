@@ -17,7 +17,7 @@ from fast_nst.config import TEMPORAL
 from fast_nst.evaluate import evaluate_video
 from fast_nst.losses import Shake
 from fast_nst.runtime import Stylizer
-from fast_nst.temporal import FlowEstimator, TemporalFilter, grey, restore_contrast, warp_error
+from fast_nst.temporal import MIN_RELIABLE, FlowEstimator, TemporalFilter, grey, restore_contrast, warp_error
 from fast_nst.video import read_frames, stylize_video
 
 
@@ -105,6 +105,44 @@ def test_a_repeated_frame_is_given_the_last_output_not_stylised_again():
     assert [i is None for i in inputs] == [False, True, False, False, True]
     assert outputs[1] is outputs[0] and outputs[4] is outputs[3]
     assert np.abs(outputs[2].astype(float) - outputs[1]).mean() > 1
+
+
+def test_a_fade_is_followed_not_taken_for_a_cut():
+    """Big Buck Bunny opens on a still sky fading in from black. Its flow passes the forward-backward
+    check on under a third of the pixels (a sky has no texture to match both ways), which made
+    every frame of the fade a cut, left to the network alone; but moved by that flow and relit,
+    the previous frame lands within a few levels of the current one, so the motion is trusted and
+    the fade steadied. The steadied input keeps each frame's brightness as the fade goes on."""
+    frames = list(itertools.islice(read_frames(shared_path("video/big_buck_bunny_0_30.webm")), 31, 39))
+    steady, flow = TemporalFilter(TEMPORAL), FlowEstimator()
+    for previous, frame in itertools.pairwise([None, *frames]):
+        network_input, motion = steady.steady(frame)
+        steady.blend(network_input, motion)
+        if previous is not None:
+            assert flow.motion(grey(previous), grey(frame)).reliable.mean() < MIN_RELIABLE  # "a cut"
+            assert motion is not None and motion.reliable.mean() > 0.9
+            assert abs(network_input.mean() - frame.mean()) < 1.5  # 5-7 levels brighter every frame
+
+
+def test_the_dark_start_of_a_fade_is_mostly_left_to_the_network(photo):
+    """A real photo at 4% and then 8% of its brightness, with fresh noise (std 3) in each frame:
+    every pixel is within a few grey levels of the last, but to the network, which normalises
+    each frame's contrast, the picture is emerging from the noise, and holding on to the first
+    frame's noise-made strokes would carry them through the fade. So the filter's thresholds
+    shrink with the frame's contrast, and it trusts fewer pixels than pass the flow's own check
+    (with fixed thresholds: all of them)."""
+    scene = np.asarray(Image.open(photo).convert("RGB"))[:200, :300].astype(np.float32)
+    rng = np.random.default_rng(0)
+
+    def frame(brightness: float) -> np.ndarray:
+        return np.clip(scene * brightness + rng.normal(0, 3, scene.shape), 0, 255).astype(np.uint8)
+
+    first, second = frame(0.04), frame(0.08)
+    steady = TemporalFilter(TEMPORAL)
+    steady.steady(first)
+    _, motion = steady.steady(second)
+    checked = FlowEstimator().motion(grey(first), grey(second)).reliable.mean()
+    assert motion is not None and motion.reliable.mean() < checked
 
 
 def test_a_change_the_flow_does_not_explain_is_left_to_the_network(photo):

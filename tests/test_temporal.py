@@ -130,7 +130,7 @@ def test_the_dark_start_of_a_fade_is_mostly_left_to_the_network(photo):
     each frame's contrast, the picture is emerging from the noise, and holding on to the first
     frame's noise-made strokes would carry them through the fade. So the filter's thresholds
     shrink with the frame's contrast, and it trusts fewer pixels than pass the flow's own check
-    (with fixed thresholds: all of them)."""
+    (with fixed thresholds: nearly all of them, 96%)."""
     scene = np.asarray(Image.open(photo).convert("RGB"))[:200, :300].astype(np.float32)
     rng = np.random.default_rng(0)
 

@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${MIMIC_VENV:-/tmp/fast-nst-gpu-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-    "${PYTHON312:-python3.12}" -m venv "$venv"
+if ! "$venv/bin/python" -c "import torch, onnxruntime, cv2, typer, pytest" 2>/dev/null; then  # (half-)missing
+    "${PYTHON312:-python3.12}" -m venv --clear "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check torch==2.11.0 numpy==2.5.2 \
         onnx==1.23.1 onnxruntime==1.30.0 onnxscript==0.7.2 opencv-python-headless pillow typer rich pytest
 fi

@@ -130,6 +130,7 @@ class TemporalFilter:
         self.strength = strength
         self._flow = FlowEstimator()
         self._grey: np.ndarray | None = None
+        self._spread = (0.0, 0.0)  # `_grey`'s mean and standard deviation
         self._input: np.ndarray | None = None
         self._output: np.ndarray | None = None
 
@@ -138,20 +139,22 @@ class TemporalFilter:
         last one; and its motion from the previous frame (None at the first frame, a repeat, a cut
         or a change of size)."""
         current = grey(original)
+        same_size = self._grey is not None and self._grey.shape == current.shape
+        if same_size and block_difference(self._grey, current) < self.REPEATED:
+            return None, None
+        spread = mean_and_spread(current)
         motion = None
-        if self._grey is not None and self._grey.shape == current.shape:
-            if block_difference(self._grey, current) < self.REPEATED:
-                return None, None
+        if same_size:
             motion = self._flow.motion(self._grey, current)
-            relight = partial(cv2.convertScaleAbs, **brightness_change(self._grey, current))
+            relight = partial(cv2.convertScaleAbs, **brightness_change(self._spread, spread))
             miss = cv2.absdiff(motion.warp(relight(self._grey)), current)
-            contrast = min(1.0, cv2.meanStdDev(current)[1].item() / self.FULL_CONTRAST)
+            contrast = min(1.0, spread[1] / self.FULL_CONTRAST)
             trusted = motion.reliable | (miss < self.MATCHED * contrast)
             if trusted.mean() < MIN_RELIABLE:
                 motion = None
             else:
                 motion = replace(motion, reliable=trusted & (miss < self.UNEXPLAINED * contrast))
-        self._grey = current
+        self._grey, self._spread = current, spread
         if motion is None:
             self._input = original
         else:
@@ -214,14 +217,20 @@ def _local_moments(img: np.ndarray, window: int, step: int = 4) -> tuple[np.ndar
     return mean, np.maximum(square - mean * mean, 0)
 
 
-def brightness_change(previous: np.ndarray, current: np.ndarray) -> dict[str, float]:
+def mean_and_spread(grey_frame: np.ndarray) -> tuple[float, float]:
+    """A grey frame's mean and standard deviation."""
+    (mean,), (std,) = cv2.meanStdDev(grey_frame)
+    return float(mean[0]), float(std[0])
+
+
+def brightness_change(previous: tuple[float, float], current: tuple[float, float]) -> dict[str, float]:
     """The gain and offset (`cv2.convertScaleAbs`'s alpha and beta) that give the previous grey
-    frame the current one's mean and spread: a fade or an exposure change, which no motion explains.
-    The network, behind its instance normalisation, hardly sees it; the steadied input must follow it."""
-    (m0,), (s0,) = cv2.meanStdDev(previous)
-    (m1,), (s1,) = cv2.meanStdDev(current)
-    gain = float(np.clip((s1[0] + 1) / (s0[0] + 1), 1 / 3, 3))  # +1: a black frame has no spread
-    return {"alpha": gain, "beta": float(m1[0] - gain * m0[0])}
+    frame the current one's mean and spread (`mean_and_spread` of each): a fade or an exposure
+    change, which no motion explains. The network, behind its instance normalisation, hardly sees
+    it; the steadied input must follow it."""
+    (m0, s0), (m1, s1) = previous, current
+    gain = float(np.clip((s1 + 1) / (s0 + 1), 1 / 3, 3))  # +1: a black frame has no spread
+    return {"alpha": gain, "beta": m1 - gain * m0}
 
 
 def block_difference(a: np.ndarray, b: np.ndarray, block: int = 16) -> float:

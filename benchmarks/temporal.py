@@ -3,10 +3,10 @@ what each costs in frames/s on this machine (issue 16).
 
     python -m benchmarks.temporal --model mosaic_light --stable-model runs/stab.pt
 
-Clips: the two shared videos (their first --frames frames, or those from --film-start seconds)
-and clips this script makes from held-out photos of the large folder, so the figures do not rest
-on two films: a slow pan, a slow zoom and a fade-in from black, 640x360, with sensor-like noise
-that changes every frame, encoded like our outputs.
+Clips: the two shared videos (their first --frames frames, or as many from each --film-start
+second) and clips this script makes from held-out photos of the large folder, so the figures do
+not rest on two films: a slow pan, a slow zoom and a fade-in from black, 640x360, with
+sensor-like noise that changes every frame, encoded like our outputs.
 Each clip is stylised per frame ("plain"), with `--temporal S` for each S, and (with
 --stable-model, a network fine-tuned with --stability-weight) both ways again. Speed: the whole
 `stylize_video` path (decode, stylise, steady, encode) at 640x360 on the Chaplin film (a third of
@@ -34,7 +34,7 @@ from fast_nst.config import TEMPORAL
 from fast_nst.evaluate import evaluate_video
 from fast_nst.runtime import Stylizer
 from fast_nst.temporal import FlowEstimator, TemporalFilter, block_difference, grey, warp_difference
-from fast_nst.video import read_frames, stylize_video
+from fast_nst.video import frame_count, read_frames, stylize_video
 
 from .inference import interleaved_seconds
 from .photos import SHARED, held_out_sample
@@ -80,12 +80,19 @@ def camera_clip(photo: Path, out: Path, motion: str, frames: int, seed: int) -> 
     return write_clip((frame(t) for t in range(frames)), out, 25)
 
 
-def excerpt(film: Path, start: float, frames: int, out: Path) -> Path:
-    """`frames` frames of a film from `start` seconds on (past a title sequence, say)."""
+def excerpt(film: Path, start: float, frames: int, folder: Path) -> Path | None:
+    """`frames` frames of a film from `start` seconds on (past a title sequence, say), written
+    into `folder`; the film itself from 0; None (and a note) where the film ends sooner."""
+    if start == 0:
+        return film
     with av.open(str(film)) as source:
         rate = source.streams.video[0].average_rate
     first = round(start * float(rate))
-    return write_clip(itertools.islice(read_frames(film), first, first + frames), out, rate)
+    if first + frames > frame_count(film):
+        print(f"{film.name}: no {frames} frames from {start:g} s on; left out", flush=True)
+        return None
+    clip = itertools.islice(read_frames(film), first, first + frames)
+    return write_clip(clip, folder / f"{film.stem}_{start:g}s.mp4", rate)
 
 
 def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int = 24) -> None:
@@ -93,7 +100,8 @@ def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int =
     its flicker, |frame - previous frame warped onto it| on reliable pixels (x4, dark is steady).
     The frame is the last that moves: a repeated frame would show no flicker either way."""
     with tempfile.TemporaryDirectory() as tmp:
-        clip = excerpt(film, start, frames, Path(tmp) / "clip.mp4")
+        clip = excerpt(film, start, frames, Path(tmp))
+        assert clip is not None, f"{film.name}: no {frames} frames from {start:g} s on"
         greys = [grey(f) for f in read_frames(clip)]
         moved = (block_difference(a, b) >= TemporalFilter.REPEATED for a, b in itertools.pairwise(greys))
         t = max(t for t, m in enumerate(moved, 1) if m)
@@ -118,14 +126,19 @@ def main() -> None:
     parser.add_argument("--style", default=str(SHARED / "styles" / "mosaic.jpg"), help="its painting")
     parser.add_argument("--strengths", default="0.5,0.8", help="--temporal values to measure")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip")
-    parser.add_argument("--film-start", type=float, default=0, help="seconds into each shared film")
+    parser.add_argument(
+        "--film-start",
+        default="0",
+        help="seconds into each shared film; several, comma-separated: one clip each",
+    )
+    parser.add_argument("--films-only", action="store_true", help="not the clips made from held-out photos")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds for frames/s (0: none)")
     parser.add_argument("--speed-only", action="store_true", help="only the frames/s part")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--strip", type=Path, help="only write the README's flicker figure here (JPEG)")
     args = parser.parse_args()
     if args.strip:
-        flicker_strip(FILMS[0], args.model, args.film_start, args.strip)
+        flicker_strip(FILMS[0], args.model, float(args.film_start.split(",")[0]), args.strip)
         return
     strengths = [float(s) for s in args.strengths.split(",")]
     models = {"": args.model} | ({"stable ": args.stable_model} if args.stable_model else {})
@@ -134,15 +147,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photos = held_out_sample(4)
-        films = [f for f in FILMS if f.is_file()]
-        if args.film_start:
-            films = [excerpt(f, args.film_start, args.frames, folder / f"{f.stem}.mp4") for f in films]
-        clips = [
-            *films,
-            camera_clip(photos[0], folder / "pan.mp4", "pan", args.frames, 0),
-            camera_clip(photos[2], folder / "zoom.mp4", "zoom", args.frames, 1),
-            camera_clip(photos[1], folder / "fade.mp4", "fade", args.frames, 2),
-        ]
+        starts = [float(t) for t in args.film_start.split(",")]
+        films = [excerpt(f, t, args.frames, folder) for f in FILMS if f.is_file() for t in starts]
+        clips = [f for f in films if f is not None]
+        if not args.films_only:
+            clips += [
+                camera_clip(photos[0], folder / "pan.mp4", "pan", args.frames, 0),
+                camera_clip(photos[2], folder / "zoom.mp4", "zoom", args.frames, 1),
+                camera_clip(photos[1], folder / "fade.mp4", "fade", args.frames, 2),
+            ]
         for clip in [] if args.speed_only else clips:
             rows = results["clips"][clip.name] = {}
             for prefix, model in models.items():
@@ -155,7 +168,7 @@ def main() -> None:
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
         if args.repeats:
-            results["frames_per_s_640x360"] = speed(args, [FILMS[0], clips[len(films)]], strengths, folder)
+            results["frames_per_s_640x360"] = speed(args, [FILMS[0], folder / "pan.mp4"], strengths, folder)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

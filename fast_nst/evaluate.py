@@ -211,7 +211,9 @@ def evaluate_video(
         raise UserError(f"--size must be at least 32 (got {size})")
     if style is not None and not Path(style).is_file():
         raise UserError(f"{style}: no such file")
-    stride = max(1, (frame_count(original) or 25 * VIDEO_GAP_FRAMES) // VIDEO_GAP_FRAMES)
+    # Sampled over the frames compared: a preview's, not the whole original's.
+    counts = [n for n in (frame_count(original), frame_count(stylised)) if n]
+    stride = max(1, min(counts, default=25 * VIDEO_GAP_FRAMES) // VIDEO_GAP_FRAMES)
     flow = FlowEstimator()
     previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     errors: list[tuple[float, float]] = []

@@ -106,6 +106,7 @@ def test_the_flow_guided_blend_cuts_the_flicker_of_a_real_film(clips):
     plain = evaluate_video(clips["film"], clips["plain"], painting)
     blended = evaluate_video(clips["film"], clips["blended"], painting)
     assert plain["frames"] == blended["frames"] == 16  # a preview is compared with the film's start
+    assert plain["gap_frames"] == 8  # sampled through those 16 frames, not through the film's 241
     assert plain["temporal_error"] > 2.5  # per-frame strokes shimmer: 2.5x the film's own change
     assert blended["temporal_error"] < 0.6 * plain["temporal_error"]
     assert blended["style_gap"] < plain["style_gap"] + 0.03  # still the painting's texture

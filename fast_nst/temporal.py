@@ -55,7 +55,7 @@ class FlowEstimator:
     # 640x360 a third or more) and the flow was twice as rough from pixel to pixel; trusted where it
     # reproduced the frame (MATCHED), it dragged the strokes about: the blend's flicker was 0.74x
     # per-frame stylisation's, 0.56x with the flow found at 640x360. Half the size again (320)
-    # lost detail: chaplin's 640x360 start went from -54% to -35%. Four times fewer pixels, too.
+    # lost detail: chaplin's 640x360 start went from -54% to -35%. A quarter of the pixels, too.
     SIZE = 640
 
     def __init__(self) -> None:

@@ -88,7 +88,8 @@ def excerpt(film: Path, start: float, frames: int, folder: Path) -> Path | None:
     with av.open(str(film)) as source:
         rate = source.streams.video[0].average_rate
     first = round(start * float(rate))
-    if first + frames > frame_count(film):
+    total = frame_count(film)
+    if total is not None and first + frames > total:
         print(f"{film.name}: no {frames} frames from {start:g} s on; left out", flush=True)
         return None
     clip = itertools.islice(read_frames(film), first, first + frames)

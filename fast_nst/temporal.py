@@ -9,7 +9,7 @@ is trusted only where the forward and backward flows agree (Sundaram et al. 2010
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 
 import cv2
 import numpy as np
@@ -72,7 +72,7 @@ class FlowEstimator:
         if scale < 1:
             backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) / scale
             reliable = cv2.resize(reliable.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        xs, ys = _grid(h, w)
         return Motion(xs + backward[..., 0], ys + backward[..., 1], reliable)
 
     def _flow(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +80,7 @@ class FlowEstimator:
         backward = self._dis.calc(current, previous, None)
         forward = self._dis.calc(previous, current, None)
         h, w = current.shape
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        xs, ys = _grid(h, w)
         map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
         # Forward-backward check: following the backward flow, then the forward flow from there,
         # must come back (up to a tolerance that grows with the motion).
@@ -89,6 +89,15 @@ class FlowEstimator:
         scale = np.square(backward).sum(-1) + np.square(there).sum(-1)
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
         return backward, (round_trip <= 0.01 * scale + 0.5) & inside
+
+
+@cache
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's x and y (float32, read-only): the identity map that flows are added to. Kept
+    per size: a video asks for the same one or two sizes at every frame."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
 
 
 def warp_difference(current: np.ndarray, previous: np.ndarray, motion: Motion) -> np.ndarray:

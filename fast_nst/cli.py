@@ -311,7 +311,7 @@ def stylize(
         typer.Option(
             "--style",
             "-s",
-            help="A built-in style by name instead of a model file (list them: fast-nst styles).",
+            help="A built-in style by name (list them: fast-nst styles), or a model file, instead of MODEL.",
         ),
     ] = None,
     out: Annotated[
@@ -401,14 +401,14 @@ def stylize(
     fast-nst stylize models/mosaic.onnx photos/ -o stylized/
     """
     from .runtime import Stylizer, stylize_path
-    from .styles import builtin_style
+    from .styles import resolve_model
 
     if len(paths) != (1 if style else 2):
         usage = "fast-nst stylize MODEL SOURCE, or fast-nst stylize SOURCE --style NAME"
         raise UserError(f"expected {'one path' if style else 'a model and a source'} ({usage})")
     model, source = (style, paths[0]) if style else (paths[0], paths[1])
     if style:
-        builtin_style(style)  # a mistyped name is the likelier mistake: say so first
+        resolve_model(style)  # a mistyped name is the likelier mistake: say so first
     stylizer = Stylizer.load(
         model,
         device=device,

@@ -79,6 +79,23 @@ def test_main_command_stylizes_with_a_builtin_style(photo, tmp_path):
     assert_one_line_error(run_cli("stylize", str(photo)), "expected a model and a source")
 
 
+def test_style_option_takes_a_model_file_too(photo, tmp_path):
+    """`train --out runs/x.pt` then `stylize photo --style runs/x.pt`: what a user tries first."""
+    model = tmp_path / "my_style.pt"
+    model.write_bytes(builtin_style(SHIPPED[0]).pt.read_bytes())
+    copy = tmp_path / photo.name
+    copy.write_bytes(photo.read_bytes())
+    result = run_cli("stylize", str(copy), "--style", str(model))
+    assert result.returncode == 0, result.stderr
+    by_name = run_cli("stylize", str(copy), "--style", SHIPPED[0], "-o", str(tmp_path / "by_name.jpg"))
+    assert by_name.returncode == 0, by_name.stderr
+    # Named after the style the model file records, not the file.
+    out = np.asarray(Image.open(tmp_path / f"{copy.stem}_{SHIPPED[0]}{copy.suffix}"), float)
+    assert np.abs(out - np.asarray(Image.open(tmp_path / "by_name.jpg"), float)).mean() < 1
+    gone = run_cli("stylize", str(copy), "--style", str(tmp_path / "gone.pt"))
+    assert_one_line_error(gone, "no such model file")
+
+
 def test_sheet_shows_the_photo_in_every_style(photo, tmp_path):
     result = run_cli("sheet", str(photo), "-o", str(tmp_path / "sheet.jpg"), "--size", "96", "--columns", "8")
     assert result.returncode == 0, result.stderr

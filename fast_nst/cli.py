@@ -408,7 +408,7 @@ def stylize(
         raise UserError(f"expected {'one path' if style else 'a model and a source'} ({usage})")
     model, source = (style, paths[0]) if style else (paths[0], paths[1])
     if style:
-        resolve_model(style)  # a mistyped name is the likelier mistake: say so first
+        resolve_model(style)  # a mistyped name or path: say so before reading anything
     stylizer = Stylizer.load(
         model,
         device=device,

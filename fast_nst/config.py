@@ -111,7 +111,7 @@ class TrainConfig(LossSettings):
         panel=OPTIM,
     )
     style_weight: float = setting(
-        3.0,
+        4.5,
         help="Weight of the style loss; raise for stronger texture. Under --style-loss gram, the paper's "
         "scale: about 10.",
         panel=LOSS,

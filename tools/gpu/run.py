@@ -77,34 +77,34 @@ def run_part(report: Report, name: str, cmd: list[str], timeout: float) -> None:
         report(f"{e.stdout or ''}\n== {name}: stopped after its {timeout:.0f} s")
 
 
-def training_plan(bench: Path, batch: int, seconds: float, dry: bool) -> tuple[int, int]:
-    """(steps, crop size) per style so that all styles, trained at once, finish in `seconds`.
+def training_plan(bench: Path, batch: int, seconds: float, dry: bool) -> tuple[int, int, int]:
+    """(steps, crop size, batch) per style so that all styles, trained at once, finish in `seconds`.
 
     From the benchmark's images/s for one training process at this batch; the styles share the
     GPU, and a margin is kept. A run still going at the deadline is stopped like Ctrl-C, so its
     last checkpoint comes back either way.
     """
-    if dry:
-        return 2, 64
+    if dry:  # two steps of two crops: eight processes share a CPU's cores
+        return 2, 64, 2
     try:
         results = json.loads(bench.read_text())["training"]["results"]
         rate = results[f"fast-nst, batch {batch}"]["images_per_s"]
     except (OSError, KeyError, ValueError):
         rate = 1000.0  # no benchmark: a guess, the deadline still holds
-    return max(10, int(0.8 * rate * seconds / len(RECIPES) / batch)), 256
+    return max(10, int(0.8 * rate * seconds / len(RECIPES) / batch)), 256, batch
 
 
 def train_styles(report: Report, work: Path, args: argparse.Namespace, bench: Path, tests: list[str]) -> None:
     deadline = time.time() + args.train_seconds
-    steps, size = training_plan(bench, args.batch, args.train_seconds, args.dry_run)
-    crops = f"{steps} steps of batch {args.batch} at {size} px ({steps * args.batch} crops)"
+    steps, size, batch = training_plan(bench, args.batch, args.train_seconds, args.dry_run)
+    crops = f"{steps} steps of batch {batch} at {size} px ({steps * batch} crops)"
     report(f"\n== training {len(RECIPES)} styles at once, each {crops}; the CUDA tests alongside")
     every = [str(max(1, steps // n)) for n in (50, 4, 4)]
     procs = {}
     for name, recipe in RECIPES.items():
         cmd = [sys.executable, "-m", "fast_nst", "train", "--style", str(GPU / "styles" / f"{name}.jpg"),
                "--data", str(GPU / "photos"), "--out", str(work / f"{name}.pt"),
-               "--run-dir", str(work / name), "--steps", str(steps), "--batch-size", str(args.batch),
+               "--run-dir", str(work / name), "--steps", str(steps), "--batch-size", str(batch),
                "--image-size", str(size), "--log-every", every[0], "--preview-every", every[1],
                "--checkpoint-every", every[2], *recipe]  # fmt: skip
         if args.dry_run:

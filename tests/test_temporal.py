@@ -53,6 +53,7 @@ def test_an_hd_frame_s_motion_is_found_at_640_px_and_scaled_up(photo):
     assert warp_error(current, previous, motion) < 3
 
 
+@pytest.mark.slow
 def test_an_hd_film_s_fade_is_steadied():
     """Big Buck Bunny's fade-in, at its 1280x720: with the flow found at that size, where DIS's
     8-px patches of the sky hold nothing to match, the blend's output changed from frame to frame
@@ -101,6 +102,7 @@ def clips(tmp_path_factory) -> dict[str, object]:
     return out
 
 
+@pytest.mark.slow
 def test_the_flow_guided_blend_cuts_the_flicker_of_a_real_film(clips):
     painting = ASSETS / "mosaic.jpg"
     plain = evaluate_video(clips["film"], clips["plain"], painting)

@@ -401,14 +401,11 @@ def stylize(
     fast-nst stylize models/mosaic.onnx photos/ -o stylized/
     """
     from .runtime import Stylizer, stylize_path
-    from .styles import resolve_model
 
     if len(paths) != (1 if style else 2):
         usage = "fast-nst stylize MODEL SOURCE, or fast-nst stylize SOURCE --style NAME"
         raise UserError(f"expected {'one path' if style else 'a model and a source'} ({usage})")
     model, source = (style, paths[0]) if style else (paths[0], paths[1])
-    if style:
-        resolve_model(style)  # a mistyped name or path: say so before reading anything
     stylizer = Stylizer.load(
         model,
         device=device,

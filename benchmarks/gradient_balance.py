@@ -35,9 +35,9 @@ SIZE = 128
 
 
 def style_gradient(loss_fn: PerceptualLoss, image: torch.Tensor) -> float:
-    """Norm of the style term's gradient with respect to the image."""
+    """Norm of the style loss's gradient with respect to the image (style layers only: no content pass)."""
     image = image.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(loss_fn(image, loss_fn.content_targets(image)).style, image)
+    (grad,) = torch.autograd.grad(loss_fn.style(loss_fn.encoder(image, loss_fn.style.layers)), image)
     return grad.norm().item()
 
 

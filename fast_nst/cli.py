@@ -7,6 +7,7 @@ import inspect
 import signal
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,14 +26,23 @@ class _App(typer.Typer):
     """A Typer app that shows a `UserError` as one line and exit code 1, never a traceback."""
 
     def __call__(self, *args: object, **kwargs: object) -> object:
-        # SIGTERM (a scheduler, `kill`) ends a command the way Ctrl-C does: temporary files are
-        # removed and a training run saves its checkpoint, instead of dying where it stands.
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return super().__call__(*args, **kwargs)
-        except UserError as e:
-            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)  # paths may hold [brackets]
-            sys.exit(1)
+        return _run(super().__call__, *args, **kwargs)
+
+    def script(self, command: str, prog_name: str) -> None:
+        """One command as a script of its own (`python train.py ...`): its usage line reads
+        `train.py [OPTIONS]`, not `train.py train [OPTIONS]`."""
+        _run(typer.main.get_command(self).commands[command], sys.argv[1:], prog_name=prog_name)
+
+
+def _run(command: Callable[..., object], *args: object, **kwargs: object) -> object:
+    # SIGTERM (a scheduler, `kill`) ends a command the way Ctrl-C does: temporary files are
+    # removed and a training run saves its checkpoint, instead of dying where it stands.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return command(*args, **kwargs)
+    except UserError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)  # paths may hold [brackets]
+        sys.exit(1)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -183,10 +193,13 @@ def optimize(
         typer.Option(
             "--out",
             "-o",
-            help="Image to write (.png, .jpg, .webp); replaced if it exists, as you named it.",
+            help="Image to write (.png, .jpg, .webp).",
             rich_help_panel=OUTPUT,
         ),
     ],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.", rich_help_panel=OUTPUT)
+    ] = False,
     size: Annotated[
         int | None,
         typer.Option(help="Long side of the result in pixels.", show_default="512", rich_help_panel=DATA),
@@ -195,7 +208,8 @@ def optimize(
         str | None,
         typer.Option(
             help="Coarse-to-fine long sides, e.g. 256,512,1024: each scale starts from the previous "
-            "result, upsampled (for 1024 px and more). Ends at --size.",
+            "result, upsampled (for 1024 px and more). The last is the result's long side (--size, if given, "
+            "must be it).",
             rich_help_panel=DATA,
         ),
     ] = None,
@@ -212,7 +226,10 @@ def optimize(
     Example: fast-nst optimize photo.jpg painting.jpg -o out.png --size 1024 --scales 256,512,1024
     """
     from .config import parse_blend, parse_scales
+    from .files import refuse_to_replace
     from .optimize import optimize as run_optimize
+
+    refuse_to_replace(out, overwrite, inputs=[content, *styles])
 
     cfg = OptimizeConfig(
         content=str(content),
@@ -290,6 +307,12 @@ def evaluate(
         # Piped output keeps every column rather than rich's default 80-column cut.
         table = video_table(report) if video is not None else report_table(report)
         Console(width=None if sys.stdout.isatty() else 160).print(table)
+    if failed := report.get("failed"):
+        for line in failed:
+            err.print(f"  {line}", soft_wrap=True, markup=False)
+        raise UserError(
+            f"{len(failed)} of {len(failed) + len(report['results'])} outputs not measured (listed above)"
+        )
 
 
 STYLIZE_IMAGE, STYLIZE_RUN = "Image", "Runtime"
@@ -319,8 +342,9 @@ def stylize(
         typer.Option(
             "--out",
             "-o",
-            help="Output file (format from its extension) or folder.",
-            show_default="<input>_<style>",
+            help="Output file (format from its extension) or folder; an existing folder, for one image or "
+            "video, receives <input>_<style> in it.",
+            show_default="<input>_<style> (a video: .mp4 unless its own container holds H.264)",
         ),
     ] = None,
     strength: Annotated[
@@ -332,10 +356,13 @@ def stylize(
     ] = False,
     max_size: Annotated[
         int | None,
-        typer.Option(help="Shrink images to this long side first (pixels).", rich_help_panel=STYLIZE_IMAGE),
+        typer.Option(
+            help="Shrink images (not videos) to this long side first (pixels).", rich_help_panel=STYLIZE_IMAGE
+        ),
     ] = None,
     scale: Annotated[
-        float | None, typer.Option(help="Resize images by this factor first.", rich_help_panel=STYLIZE_IMAGE)
+        float | None,
+        typer.Option(help="Resize images (not videos) by this factor first.", rich_help_panel=STYLIZE_IMAGE),
     ] = None,
     tile: Annotated[
         int | None,
@@ -516,7 +543,7 @@ def web(
             help="Styles to offer: built-in names, .pt or .onnx files.", show_default="every built-in style"
         ),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to serve on (0: any free one).", min=0, max=65535)] = 8000,
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 lets other machines on the network in.")
     ] = "127.0.0.1",

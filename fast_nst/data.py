@@ -326,7 +326,11 @@ def preview_split(files: list[Path], count: int, size: int) -> tuple[list[Path],
     if count <= 0:
         return files, torch.empty(0, 3, size, size)
     if len(files) <= count:
-        raise UserError(f"need more than {count} training images to hold {count} out for previews")
+        folder = f"{files[0].parent}: " if files else ""
+        raise UserError(
+            f"{folder}{len(files)} image(s) found; training needs more than {count}, which are held out "
+            "for the preview grids"
+        )
     held, images = spaced_photos(files, count, size)
     held_set = set(held)
     return [f for i, f in enumerate(files) if i not in held_set], images

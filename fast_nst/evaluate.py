@@ -30,6 +30,8 @@ from .losses import gram_matrix, relative_sq_error
 from .vgg import VGG19Encoder
 
 EVAL_SIZE = 512
+# Long side, px: VGG19's first layers hold 64 channels at full size, several GB past this.
+MAX_EVAL_SIZE = 2048
 METRICS = ("loss", "gap")
 ImageLike = Image.Image | Tensor | str | Path
 Features = dict[str, Tensor]
@@ -38,6 +40,11 @@ Features = dict[str, Tensor]
 def standard_encoder(device: torch.device | str = "cpu") -> VGG19Encoder:
     """The encoder every figure here is defined on: caffe VGG19 up to relu5_1."""
     return VGG19Encoder([*STYLE_LAYERS, *CONTENT_LAYERS], "caffe").to(device)
+
+
+def _check_size(size: int) -> None:
+    if not 32 <= size <= MAX_EVAL_SIZE:
+        raise UserError(f"--size must be 32 to {MAX_EVAL_SIZE} (got {size})")
 
 
 def _as_image(x: ImageLike) -> Image.Image:
@@ -138,7 +145,9 @@ def content_for(output: Path, content: Path) -> Path:
 
     matches = [p for p in find_images(content) if output.stem.startswith(p.stem)]
     if not matches:
-        raise UserError(f"{output}: no photo in {content} whose name starts its name")
+        raise UserError(
+            f"{output}: no photo in {content} that its name starts with (chicago.jpg for chicago_mosaic.png)"
+        )
     return max(matches, key=lambda p: len(p.stem))
 
 
@@ -150,33 +159,40 @@ def evaluate_files(
     size: int = EVAL_SIZE,
     device: torch.device | str = "cpu",
 ) -> dict:
-    """Every output measured against its photo and the painting; with the mean of several outputs."""
+    """Every output measured against its photo and the painting; with the mean of several outputs.
+    Outputs that cannot be measured (unreadable, no matching photo) are listed under "failed"."""
     if metric not in METRICS:
         raise UserError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
-    if size < 32:
-        raise UserError(f"--size must be at least 32 (got {size})")
+    _check_size(size)
     if not outputs:
         raise UserError("give at least one output image to evaluate")
     if not content.exists():
         raise UserError(f"{content}: no such file or folder")
     style_img = resize_long_side(_as_image(style), size)
-    pairs = [(Path(o), content_for(Path(o), content)) for o in outputs]
-    for path in {p for pair in pairs for p in pair}:
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
     encoder = standard_encoder(device)
     style_feats = encode(encoder, style_img)
     content_feats: dict[Path, tuple[Image.Image, Features]] = {}
-    results = []
-    for out_path, content_path in pairs:
-        if content_path not in content_feats:
-            img = resize_long_side(_as_image(content_path), size)
-            content_feats[content_path] = (img, encode(encoder, img))
-        content_img, c_feats = content_feats[content_path]
-        out_feats = encode(encoder, _match_content(_as_image(out_path), content_img, str(out_path)))
+    results, failed = [], []
+    for out_path in map(Path, outputs):  # one bad output is listed, not the end of the others
+        try:
+            content_path = content_for(out_path, content)
+            for path in (out_path, content_path):
+                if not path.is_file():
+                    raise UserError(f"{path}: no such file")
+            if content_path not in content_feats:
+                img = resize_long_side(_as_image(content_path), size)
+                content_feats[content_path] = (img, encode(encoder, img))
+            content_img, c_feats = content_feats[content_path]
+            out_feats = encode(encoder, _match_content(_as_image(out_path), content_img, str(out_path)))
+        except UserError as e:
+            failed.append(str(e))
+            continue
         figures = _METRIC_FUNCTIONS[metric](out_feats, c_feats, style_feats)
         results.append({"output": str(out_path), "content_image": str(content_path), **figures})
-    return {"metric": metric, "size": size, "style": str(style), "results": results, "mean": _mean(results)}
+    if not results:
+        raise UserError(failed[0] if len(failed) == 1 else f"no output could be measured, e.g. {failed[0]}")
+    report = {"metric": metric, "size": size, "style": str(style), "results": results, "mean": _mean(results)}
+    return report | ({"failed": failed} if failed else {})
 
 
 VIDEO_GAP_FRAMES = 8  # frames sampled, evenly through the video, for the style gap
@@ -205,10 +221,12 @@ def evaluate_video(
     import numpy as np
 
     from .temporal import MIN_RELIABLE, FlowEstimator, grey, warp_error
-    from .video import frame_count, read_frames
+    from .video import VIDEO_EXTENSIONS, frame_count, is_video_path, read_frames
 
-    if size < 32:
-        raise UserError(f"--size must be at least 32 (got {size})")
+    _check_size(size)
+    for path in (original, stylised):
+        if not is_video_path(path):
+            raise UserError(f"{path}: not a video ({', '.join(sorted(VIDEO_EXTENSIONS))})")
     if style is not None and not Path(style).is_file():
         raise UserError(f"{style}: no such file")
     # Sampled over the frames compared: a preview's, not the whole original's.

@@ -14,7 +14,7 @@ import os
 import pickle
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +142,8 @@ def torch_load(path: Path, kind: str) -> object:
             ) from None
         raise UserError(f"{path}: not a {kind} (not a file torch.save writes)") from None
     except Exception as e:  # torch raises many kinds for a bad file; all mean the same to a user
-        raise UserError(f"{path}: not a readable {kind} ({type(e).__name__})") from None
+        why = str(e).split(":")[-1].split(".")[0].strip() or type(e).__name__  # torch's own, short
+        raise UserError(f"{path}: not a readable {kind} (damaged or cut short: {why})") from None
     if isinstance(obj, dict) and CHECKSUM in obj and obj[CHECKSUM] != checksum(obj):
         raise UserError(f"{path}: damaged: its contents do not match the checksum saved with it")
     return obj
@@ -227,9 +228,13 @@ def load_image_tensor(path: Path, long_side: int | None = None) -> Tensor:
     return pil_to_tensor(resize_long_side(open_image(path), long_side))
 
 
-def refuse_to_replace(path: Path, overwrite: bool) -> None:
-    """A user's file is never replaced unless they asked (--overwrite)."""
-    if Path(path).exists() and not overwrite:
+def refuse_to_replace(path: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """A user's file is never replaced unless they asked (--overwrite), and one being read never:
+    with --overwrite, `-o` naming the input by mistake would lose the original."""
+    path = Path(path)
+    if path.exists() and any(path.resolve() == Path(i).resolve() for i in inputs):
+        raise UserError(f"{path}: the output would replace the input")
+    if path.exists() and not overwrite:
         raise UserError(f"{path}: already exists (use --overwrite to replace it)")
 
 

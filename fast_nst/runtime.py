@@ -213,9 +213,7 @@ def stylize_image_file(
     overwrite: bool = False,
 ) -> None:
     """Read, stylise, write atomically; the output format follows the output file's extension."""
-    refuse_to_replace(dst, overwrite)
-    if Path(src).resolve() == Path(dst).resolve():
-        raise UserError(f"{dst}: the output would replace the input")
+    refuse_to_replace(dst, overwrite, inputs=[src])
     img = resize_for_output(open_image(src), max_size, scale)
     save_output(_stylize_file(stylizer, img, src), dst)
 
@@ -252,6 +250,10 @@ def stylize_folder(
     A bad file is reported and skipped, never fatal: one corrupt photo must not stop a run over
     thousands. The next image is decoded while the current one runs through the network.
     """
+    if dst.is_file():
+        raise UserError(f"{dst}: is a file; the output of a folder is a folder")
+    if dst.resolve() == src.resolve():
+        raise UserError(f"{dst}: the output folder is the input folder (name another with -o)")
     # An output folder inside the input folder holds outputs, not photos to stylise again.
     files = [f for f in find_images(src) if not f.resolve().is_relative_to(dst.resolve())]
     targets = [dst / f.relative_to(src) for f in files]
@@ -301,9 +303,10 @@ def stylize_path(
     stylize` does. Returns the output written (default: beside the source, named after the style).
 
     Failures are one-line `UserError`s; a folder's bad files are skipped and listed, then raised as
-    one error at the end, after every good file is written. max_size / scale: images only.
+    one error at the end, after every good file is written. max_size / scale resize images; given
+    for a video they are an error, not ignored.
     """
-    from .video import is_video_path, stylize_video
+    from .video import is_video_path, stylize_video, video_suffix
 
     console = console or Console(stderr=True, highlight=False)
     source = Path(source)
@@ -311,8 +314,16 @@ def stylize_path(
         raise UserError(f"{source}: no such file or folder")
     if (scale is not None and scale <= 0) or (max_size is not None and max_size < 1):
         raise UserError("--scale and --max-size must be positive")
-    suffix = "" if source.is_dir() else source.suffix
-    out = Path(out) if out is not None else source.with_name(f"{source.stem}_{stylizer.style}{suffix}")
+    is_video = not source.is_dir() and is_video_path(source)
+    if is_video and (max_size is not None or scale is not None):
+        raise UserError(f"{source}: --max-size and --scale resize images, not videos")
+    suffix = "" if source.is_dir() else (video_suffix(source) if is_video else source.suffix)
+    default = f"{source.stem}_{stylizer.style}{suffix}"
+    if out is None:
+        out = source.with_name(default)
+    elif Path(out).is_dir() and not source.is_dir():  # like cp: into that folder
+        out = Path(out) / default
+    out = Path(out)
     if source.is_dir():
         report = stylize_folder(stylizer, source, out, max_size, scale, overwrite, console=console)
         console.print(f"{report.done} image(s) written to {out}", soft_wrap=True, markup=False)
@@ -322,7 +333,7 @@ def stylize_path(
                 console.print(f"  {line}", soft_wrap=True, markup=False)
             failed = len(report.failed)
             raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
-    elif is_video_path(source):
+    elif is_video:
         video = stylize_video(stylizer, source, out, overwrite, console, frames, temporal)
         console.print(
             f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}",

@@ -397,7 +397,11 @@ def config_for_resume(path: Path, **overrides: object) -> TrainConfig:
         raise UserError(
             f"{path}: {', '.join(fixed)} cannot change in a resumed run (the checkpoint fixes it)"
         )
-    was = dict(load_checkpoint(path)["config"])
+    checkpoint = load_checkpoint(path)
+    steps = overrides.get("steps")
+    if isinstance(steps, int) and steps < checkpoint["step"]:
+        raise UserError(f"{path}: already at step {checkpoint['step']}; --steps cannot be fewer")
+    was = dict(checkpoint["config"])
     if "style_loss" not in was:  # older than --style-loss, whose --style-size None meant "as is"
         was["style_size"] = was.get("style_size", 512) or 0
     if was.pop("balance_layers", False):  # --style-loss balanced was --balance-layers

@@ -42,6 +42,18 @@ class VideoReport:
     damage: str | None = None  # why decoding stopped early, if it did
 
 
+def _why(error: Exception) -> str:
+    """FFmpeg's reason, without PyAV's "[Errno 1094995529]" and the path we name anyway."""
+    return getattr(error, "strerror", None) or str(error)
+
+
+def video_suffix(src: Path) -> str:
+    """The default output's extension: the source's where we can write it (H.264 in that
+    container), else .mp4 (a .webm or .avi source)."""
+    suffix = Path(src).suffix
+    return suffix if suffix.lower() in OUTPUT_FORMATS else ".mp4"
+
+
 def is_video_path(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
@@ -59,7 +71,7 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
             for frame in source.decode(stream):
                 yield _upright(frame)
     except (av.FFmpegError, OSError) as e:
-        raise UserError(f"{path}: cannot read video ({e})") from None
+        raise UserError(f"{path}: cannot read video ({_why(e)})") from None
 
 
 def frame_count(path: Path) -> int | None:
@@ -106,7 +118,7 @@ def stylize_video(
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
     if fmt is None:
         raise UserError(f"{dst}: video output must be {', '.join(sorted(OUTPUT_FORMATS))} (H.264)")
-    refuse_to_replace(dst, overwrite)
+    refuse_to_replace(dst, overwrite, inputs=[src])
     if not src.is_file():
         raise UserError(f"{src}: no such file")
     if not 0 <= temporal < 1:
@@ -114,7 +126,7 @@ def stylize_video(
     try:
         source = av.open(str(src))
     except (av.FFmpegError, OSError) as e:
-        raise UserError(f"{src}: cannot read video ({e})") from None
+        raise UserError(f"{src}: cannot read video ({_why(e)})") from None
     with source, atomic_path(dst) as tmp:
         if not source.streams.video:
             raise UserError(f"{src}: has no video stream")
@@ -171,7 +183,7 @@ def _transcode(
                 for frame in packet.decode():
                     decoded.put(("video", frame))
         except (av.FFmpegError, EOFError) as e:
-            damage.append(f"decoding stopped at {e}")
+            damage.append(f"decoding stopped: {_why(e)}")
         except BaseException as e:
             failure.append(e)
         finally:
@@ -239,7 +251,7 @@ def _transcode(
     if failure:
         error = failure[0]
         if isinstance(error, av.FFmpegError):
-            raise UserError(f"{src}: video encoding failed ({error})") from None
+            raise UserError(f"{src}: video encoding failed ({_why(error)})") from None
         raise error
     if frames == 0:
         raise UserError(f"{src}: no video frame could be decoded")

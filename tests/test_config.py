@@ -2,6 +2,8 @@
 defaults and help, and the command line builds exactly the config a Python caller would."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -48,3 +50,20 @@ def test_the_command_line_builds_the_config_a_python_caller_would(monkeypatch, t
     )
     assert built == [expected]
     assert TrainConfig(style=style, data="d").out_path.as_posix() == "models/mosaic.pt"
+
+
+@pytest.mark.parametrize("script", ["train.py", "export.py"])
+def test_the_root_scripts_show_their_own_usage(script):
+    """`python train.py --help` said `Usage: train.py train [OPTIONS]`: a command that fails."""
+    root = ASSETS.parents[1]
+    result = subprocess.run(
+        [sys.executable, script, "--help"], cwd=root, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: {script} [OPTIONS]" in result.stdout
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback():
+    result = CliRunner().invoke(app, ["web", "--port", "70000"])
+    assert result.exit_code == 2  # click's usage error: the OverflowError of bind() was a traceback
+    assert "Invalid value for '--port'" in result.output

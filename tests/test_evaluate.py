@@ -8,7 +8,14 @@ from conftest import assert_one_line_error, run_cli
 from PIL import Image
 
 from fast_nst.errors import UserError
-from fast_nst.evaluate import content_for, evaluate_files, gap_metrics, loss_metrics, standard_encoder
+from fast_nst.evaluate import (
+    content_for,
+    evaluate_files,
+    evaluate_video,
+    gap_metrics,
+    loss_metrics,
+    standard_encoder,
+)
 from fast_nst.files import load_image_tensor, open_image, resize_long_side
 
 
@@ -87,6 +94,27 @@ def test_evaluate_files_checks_before_loading(tmp_path, photo, painting):
         evaluate_files([photo], photo, painting, metric="psnr")
     with pytest.raises(UserError, match="no such file"):
         evaluate_files([tmp_path / "missing.png"], photo, painting)
+
+
+def test_one_unreadable_output_among_several_is_listed_and_the_others_measured(tmp_path, photo, painting):
+    (tmp_path / "broken.png").write_text("not an image")
+    result = run_cli(
+        "evaluate", "--content", str(photo), "--style", str(painting), str(tmp_path / "broken.png"),
+        str(photo), "--json", "--size", "64", "--metric", "gap", "--device", "cpu",
+    )  # fmt: skip
+    assert_one_line_error(result, "1 of 2 outputs not measured")
+    assert "broken.png: " in result.stderr
+    report = json.loads(result.stdout)
+    assert [r["output"] for r in report["results"]] == [str(photo)]
+    assert report["results"][0]["content_err"] < 1e-3
+    assert len(report["failed"]) == 1
+
+
+def test_evaluate_refuses_an_image_as_a_video_and_a_size_too_big_to_fit(tmp_path, photo, painting):
+    with pytest.raises(UserError, match=r"chicago\.jpg: not a video"):
+        evaluate_video(photo, tmp_path / "clip.mp4")
+    with pytest.raises(UserError, match="--size must be 32 to 2048"):
+        evaluate_files([photo], photo, painting, size=100_000)
 
 
 def test_cli_missing_file_is_one_line(tmp_path, photo):

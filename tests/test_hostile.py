@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
+from helpers_runtime import make_clip
 from PIL import Image
 from rich.console import Console
 
@@ -23,10 +25,11 @@ from fast_nst.data import DeviceCrops
 from fast_nst.errors import UserError
 from fast_nst.export import cached_onnx
 from fast_nst.files import load_image_tensor, rgb
-from fast_nst.runtime import Stylizer
+from fast_nst.runtime import Stylizer, stylize_path
 from fast_nst.styles import builtin_style
 from fast_nst.train import TrainConfig, load_checkpoint, train
 from fast_nst.transformer import load_model
+from fast_nst.web import build_site
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +279,56 @@ def test_a_6000x4000_photo_on_the_default_path_has_no_tile_seams_in_bounded_memo
     assert peak_gb < 1.8, peak_gb
     y = load_image_tensor(out)
     assert _edge_contrast(y, 1024, 128) < 1.1
+
+
+def test_an_output_that_names_an_input_is_refused_even_with_overwrite(photo, painting, tmp_path):
+    """`-o` naming the input by mistake, with --overwrite for a rerun, replaced a user's video with
+    its 2-frame preview and `optimize`'s photo with a 32 px result (an existing `-o` was replaced
+    without --overwrite there too)."""
+    stylizer = Stylizer.load("mosaic_light")
+    clip = make_clip(tmp_path / "clip.mp4", "mp4", "aac", frames=3)
+    original = clip.read_bytes()
+    with pytest.raises(UserError, match=r"clip\.mp4: the output would replace the input"):
+        stylize_path(stylizer, clip, clip, overwrite=True, frames=2)
+    assert clip.read_bytes() == original
+    mine = tmp_path / "mine.jpg"
+    shutil.copy(photo, mine)
+    result = run_cli("optimize", str(mine), str(painting), "-o", str(mine), "--overwrite", "--size", "32")
+    assert_one_line_error(result, "mine.jpg: the output would replace the input")
+    assert mine.read_bytes() == photo.read_bytes()
+    other = tmp_path / "kept.png"
+    other.write_bytes(b"a user's file")
+    result = run_cli("optimize", str(mine), str(painting), "-o", str(other), "--size", "32")
+    assert_one_line_error(result, "kept.png: already exists (use --overwrite")
+    assert other.read_bytes() == b"a user's file"
+
+
+def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
+    """An existing folder as `-o` for one image receives it (it was "already exists", then an
+    unknown extension); the input folder as the output folder wrote nothing and said 0 written;
+    a .webm's default output was a .webm, which H.264 output refuses; --max-size on a video was
+    ignored."""
+    stylizer = Stylizer.load("mosaic_light")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(photo, folder / "a.jpg")
+    (tmp_path / "outdir").mkdir()
+    assert stylize_path(stylizer, folder / "a.jpg", tmp_path / "outdir", max_size=64).is_file()
+    assert Image.open(tmp_path / "outdir" / "a_mosaic_light.jpg").size == (64, 43)
+    with pytest.raises(UserError, match="the output folder is the input folder"):
+        stylize_path(stylizer, folder, folder)
+    (tmp_path / "a_file").write_text("a user's file")
+    with pytest.raises(UserError, match="a_file: is a file; the output of a folder is a folder"):
+        stylize_path(stylizer, folder, tmp_path / "a_file")
+    clip = make_clip(tmp_path / "clip.webm", "matroska", "pcm_s16le", frames=2)
+    with pytest.raises(UserError, match=r"clip\.webm: --max-size and --scale resize images, not videos"):
+        stylize_path(stylizer, clip, max_size=64)
+    assert stylize_path(stylizer, clip) == tmp_path / "clip_mosaic_light.mp4"
+    assert (tmp_path / "clip_mosaic_light.mp4").is_file()
+
+
+def test_the_web_app_refuses_a_damaged_onnx_file_before_serving(tmp_path):
+    (tmp_path / "junk.onnx").write_text("not a model")
+    with pytest.raises(UserError, match=r"junk\.onnx: ONNX Runtime cannot load it"):
+        build_site(tmp_path / "app", [str(tmp_path / "junk.onnx")])
+    assert not (tmp_path / "app").exists()

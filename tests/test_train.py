@@ -137,6 +137,8 @@ def test_a_checkpoint_of_an_older_version_resumes_as_it_ran(tmp_path, photos):
     assert cfg.painting_size is None
     with pytest.raises(UserError, match="--width cannot change"):  # the weights were made with it
         config_for_resume(ckpt, width=16)
+    with pytest.raises(UserError, match="already at step 2; --steps cannot be fewer"):
+        config_for_resume(ckpt, steps=1)  # it would record 1 step for a model trained 2
 
 
 def test_run_files_and_model_metadata(tmp_path, photos):

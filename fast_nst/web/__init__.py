@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from ..backends import ort_session
 from ..errors import UserError
 from ..export import cache_dir, cached_onnx
 from ..files import refuse_to_replace
@@ -114,6 +115,7 @@ def _style(ref: str) -> _Style:
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
     if path.suffix.lower() == ".onnx":
+        ort_session(path, "cpu", fp16=False)  # a damaged file fails here, not later in the browser
         return _Style(path.stem, path, "your exported model")
     return _Style(path.stem, cached_onnx(path), "your model")
 
@@ -192,4 +194,6 @@ def server(folder: Path, host: str, port: int) -> http.server.ThreadingHTTPServe
         return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as e:
         reason = e.strerror or e
-        raise UserError(f"{host}:{port}: cannot serve there ({reason}); use another --port") from None
+        raise UserError(
+            f"{host}:{port}: cannot serve there ({reason}); use another --host or --port"
+        ) from None

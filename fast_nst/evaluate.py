@@ -168,17 +168,24 @@ def evaluate_files(
         raise UserError("give at least one output image to evaluate")
     if not content.exists():
         raise UserError(f"{content}: no such file or folder")
-    style_img = resize_long_side(_as_image(style), size)
-    encoder = standard_encoder(device)
-    style_feats = encode(encoder, style_img)
-    content_feats: dict[Path, tuple[Image.Image, Features]] = {}
-    results, failed = [], []
+    pairs, failed = [], []
     for out_path in map(Path, outputs):  # one bad output is listed, not the end of the others
         try:
             content_path = content_for(out_path, content)
             for path in (out_path, content_path):
                 if not path.is_file():
                     raise UserError(f"{path}: no such file")
+            pairs.append((out_path, content_path))
+        except UserError as e:
+            failed.append(str(e))
+    if pairs:  # checked before VGG is loaded
+        style_img = resize_long_side(_as_image(style), size)
+        encoder = standard_encoder(device)
+        style_feats = encode(encoder, style_img)
+    content_feats: dict[Path, tuple[Image.Image, Features]] = {}
+    results = []
+    for out_path, content_path in pairs:
+        try:
             if content_path not in content_feats:
                 img = resize_long_side(_as_image(content_path), size)
                 content_feats[content_path] = (img, encode(encoder, img))

@@ -29,5 +29,9 @@ if __name__ == "__main__":
     image = cv2.imread(src, cv2.IMREAD_COLOR)
     if image is None:
         sys.exit(f"{src}: cannot read image")
-    if not cv2.imwrite(dst, stylize(model, image)):
+    try:
+        out = stylize(model, image)
+    except cv2.error as e:  # a missing or damaged model: OpenCV's message, without its traceback
+        sys.exit(f"{model}: OpenCV cannot run it ({str(e).strip().splitlines()[-1][:200]})")
+    if not cv2.imwrite(dst, out):
         sys.exit(f"{dst}: cannot write image")

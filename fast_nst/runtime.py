@@ -317,6 +317,10 @@ def stylize_path(
     is_video = not source.is_dir() and is_video_path(source)
     if is_video and (max_size is not None or scale is not None):
         raise UserError(f"{source}: --max-size and --scale resize images, not videos")
+    if not is_video and frames is not None:
+        raise UserError(f"{source}: --frames limits a video's frames; this is not a video")
+    if source.is_dir() and out is not None and Path(out).suffix.lower() in Image.registered_extensions():
+        raise UserError(f"{out}: the output of a folder is a folder, not an image file")
     suffix = "" if source.is_dir() else (video_suffix(source) if is_video else source.suffix)
     default = f"{source.stem}_{stylizer.style}{suffix}"
     if out is None:

@@ -306,8 +306,8 @@ def test_an_output_that_names_an_input_is_refused_even_with_overwrite(photo, pai
 def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
     """An existing folder as `-o` for one image receives it (it was "already exists", then an
     unknown extension); the input folder as the output folder wrote nothing and said 0 written;
-    a .webm's default output was a .webm, which H.264 output refuses; --max-size on a video was
-    ignored."""
+    a .webm's default output was a .webm, which H.264 output refuses; --max-size on a video and
+    --frames on an image were ignored."""
     stylizer = Stylizer.load("mosaic_light")
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -317,6 +317,10 @@ def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
     assert Image.open(tmp_path / "outdir" / "a_mosaic_light.jpg").size == (64, 43)
     with pytest.raises(UserError, match="the output folder is the input folder"):
         stylize_path(stylizer, folder, folder)
+    with pytest.raises(UserError, match=r"out\.jpg: the output of a folder is a folder"):
+        stylize_path(stylizer, folder, tmp_path / "out.jpg")  # it made a folder named out.jpg
+    with pytest.raises(UserError, match=r"a\.jpg: --frames limits a video's frames"):
+        stylize_path(stylizer, folder / "a.jpg", frames=2)
     (tmp_path / "a_file").write_text("a user's file")
     with pytest.raises(UserError, match="a_file: is a file; the output of a folder is a folder"):
         stylize_path(stylizer, folder, tmp_path / "a_file")

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from . import __version__
 from .config import DATA, LOSS, OPTIM, OUTPUT, SPEED, TEMPORAL, OptimizeConfig, TrainConfig
-from .errors import UserError
+from .errors import UserError, failures_listed
 
 err = Console(stderr=True, highlight=False)
 
@@ -308,11 +308,8 @@ def evaluate(
         table = video_table(report) if video is not None else report_table(report)
         Console(width=None if sys.stdout.isatty() else 160).print(table)
     if failed := report.get("failed"):
-        for line in failed:
-            err.print(f"  {line}", soft_wrap=True, markup=False)
-        raise UserError(
-            f"{len(failed)} of {len(failed) + len(report['results'])} outputs not measured (listed above)"
-        )
+        total = len(failed) + len(report["results"])
+        raise failures_listed(err, failed, f"{len(failed)} of {total} outputs not measured")
 
 
 STYLIZE_IMAGE, STYLIZE_RUN = "Image", "Runtime"

@@ -178,10 +178,11 @@ def evaluate_files(
             pairs.append((out_path, content_path))
         except UserError as e:
             failed.append(str(e))
-    if pairs:  # checked before VGG is loaded
-        style_img = resize_long_side(_as_image(style), size)
-        encoder = standard_encoder(device)
-        style_feats = encode(encoder, style_img)
+    if not pairs:  # found before VGG is loaded
+        raise _nothing_measured(failed)
+    style_img = resize_long_side(_as_image(style), size)
+    encoder = standard_encoder(device)
+    style_feats = encode(encoder, style_img)
     content_feats: dict[Path, tuple[Image.Image, Features]] = {}
     results = []
     for out_path, content_path in pairs:
@@ -197,9 +198,13 @@ def evaluate_files(
         figures = _METRIC_FUNCTIONS[metric](out_feats, c_feats, style_feats)
         results.append({"output": str(out_path), "content_image": str(content_path), **figures})
     if not results:
-        raise UserError(failed[0] if len(failed) == 1 else f"no output could be measured, e.g. {failed[0]}")
+        raise _nothing_measured(failed)
     report = {"metric": metric, "size": size, "style": str(style), "results": results, "mean": _mean(results)}
     return report | ({"failed": failed} if failed else {})
+
+
+def _nothing_measured(failed: list[str]) -> UserError:
+    return UserError(failed[0] if len(failed) == 1 else f"no output could be measured, e.g. {failed[0]}")
 
 
 VIDEO_GAP_FRAMES = 8  # frames sampled, evenly through the video, for the style gap

@@ -25,7 +25,7 @@ from .color import preserve_color
 from .config import TEMPORAL
 from .data import find_images
 from .device import pick_device
-from .errors import UserError
+from .errors import UserError, failures_listed
 from .export import cached_onnx
 from .files import (
     float_to_uint8,
@@ -252,6 +252,8 @@ def stylize_folder(
     """
     if dst.is_file():
         raise UserError(f"{dst}: is a file; the output of a folder is a folder")
+    if dst.suffix.lower() in Image.registered_extensions():
+        raise UserError(f"{dst}: the output of a folder is a folder, not an image file")
     if dst.resolve() == src.resolve():
         raise UserError(f"{dst}: the output folder is the input folder (name another with -o)")
     # An output folder inside the input folder holds outputs, not photos to stylise again.
@@ -314,29 +316,25 @@ def stylize_path(
         raise UserError(f"{source}: no such file or folder")
     if (scale is not None and scale <= 0) or (max_size is not None and max_size < 1):
         raise UserError("--scale and --max-size must be positive")
-    is_video = not source.is_dir() and is_video_path(source)
+    folder = source.is_dir()
+    is_video = not folder and is_video_path(source)
     if is_video and (max_size is not None or scale is not None):
         raise UserError(f"{source}: --max-size and --scale resize images, not videos")
     if not is_video and frames is not None:
         raise UserError(f"{source}: --frames limits a video's frames; this is not a video")
-    if source.is_dir() and out is not None and Path(out).suffix.lower() in Image.registered_extensions():
-        raise UserError(f"{out}: the output of a folder is a folder, not an image file")
-    suffix = "" if source.is_dir() else (video_suffix(source) if is_video else source.suffix)
-    default = f"{source.stem}_{stylizer.style}{suffix}"
+    suffix = "" if folder else video_suffix(source) if is_video else source.suffix
+    name = f"{source.stem}_{stylizer.style}{suffix}"
     if out is None:
-        out = source.with_name(default)
-    elif Path(out).is_dir() and not source.is_dir():  # like cp: into that folder
-        out = Path(out) / default
+        out = source.with_name(name)
+    elif not folder and Path(out).is_dir():  # like cp: into that folder
+        out = Path(out) / name
     out = Path(out)
-    if source.is_dir():
+    if folder:
         report = stylize_folder(stylizer, source, out, max_size, scale, overwrite, console=console)
         console.print(f"{report.done} image(s) written to {out}", soft_wrap=True, markup=False)
         if report.failed:
-            console.print(f"[bold red]{len(report.failed)} failed:[/]")
-            for line in report.failed:
-                console.print(f"  {line}", soft_wrap=True, markup=False)
-            failed = len(report.failed)
-            raise UserError(f"{failed} of {report.done + failed} images failed (listed above)")
+            total = report.done + len(report.failed)
+            raise failures_listed(console, report.failed, f"{len(report.failed)} of {total} images failed")
     elif is_video:
         video = stylize_video(stylizer, source, out, overwrite, console, frames, temporal)
         console.print(

@@ -145,8 +145,8 @@ class TemporalFilter:
     # fading in from black: Big Buck Bunny's opening passed it on a third at most), and there
     # a flow that reproduces the frame is as good as any.
     MATCHED = 6
-    # Grey levels of spread (standard deviation): MATCHED and UNEXPLAINED hold for a frame with this
-    # much contrast or more, and shrink with the spread of a flatter one. The network, behind its
+    # Grey levels of spread (standard deviation): MATCHED, UNEXPLAINED and REPEATED hold for a frame
+    # with this much contrast or more, and shrink with the spread of a flatter one. The network, behind its
     # instance normalisation, sees every frame at full contrast, so in a frame fading in from black
     # a change of a few levels is a new picture to it, not noise to average away (on a photo fading
     # in, the blend kept the first frames' noise-made strokes for a second without this).
@@ -154,7 +154,10 @@ class TemporalFilter:
     # Grey levels: a frame whose every 16-px block differs from the last stylised frame by less than
     # this on average repeats it. Chaplin's repeats differ by at most 5 (compression noise), its
     # moving frames by 20 or more. The last stylised frame stays the reference, so a slow change
-    # that adds up (a fade) is stylised once it shows.
+    # that adds up (a fade) is stylised once it shows. In a frame barely out of black the network
+    # sees a new picture in a change of one or two levels: taken as a repeat of the black frame
+    # before it, Big Buck Bunny's frame 7 (1.8 levels above black) was shown as the network's flat
+    # grey for black (style gap 0.93 where its own strokes give 0.45).
     REPEATED = 6
 
     def __init__(self, strength: float) -> None:
@@ -173,15 +176,15 @@ class TemporalFilter:
         or a change of size)."""
         current = grey(original)
         same_size = self._grey is not None and self._grey.shape == current.shape
-        if same_size and block_difference(self._grey, current) < self.REPEATED:
-            return None, None
         spread = mean_and_spread(current)
+        contrast = min(1.0, spread[1] / self.FULL_CONTRAST)
+        if same_size and block_difference(self._grey, current) <= self.REPEATED * contrast:
+            return None, None
         motion = None
         if same_size:
             motion = self._flow.motion(self._grey, current)
             relight = partial(cv2.convertScaleAbs, **brightness_change(self._spread, spread))
             miss = cv2.absdiff(motion.warp(relight(self._grey)), current)
-            contrast = min(1.0, spread[1] / self.FULL_CONTRAST)
             trusted = motion.reliable | (miss < self.MATCHED * contrast)
             if trusted.mean() < MIN_RELIABLE:
                 motion = None

@@ -411,13 +411,14 @@ def stylize(
         typer.Option(help="Videos: stylise only the first N frames (a quick preview).", min=1),
     ] = None,
     temporal: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Videos: against flicker, blend each frame with the previous output, moved along the "
             "film's optical flow where it is reliable; 0 stylises each frame alone (about 15% faster), "
             "higher is steadier.",
+            show_default=f"{TEMPORAL:g}",
         ),
-    ] = TEMPORAL,
+    ] = None,
 ) -> None:
     """Stylise an image, a folder of images or a video (sound kept).
 

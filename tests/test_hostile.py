@@ -307,7 +307,7 @@ def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
     """An existing folder as `-o` for one image receives it (it was "already exists", then an
     unknown extension); the input folder as the output folder wrote nothing and said 0 written;
     a .webm's default output was a .webm, which H.264 output refuses; --max-size on a video and
-    --frames on an image were ignored."""
+    --frames or --temporal on an image were ignored."""
     stylizer = Stylizer.load("mosaic_light")
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -321,6 +321,8 @@ def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
         stylize_path(stylizer, folder, tmp_path / "out.jpg")  # it made a folder named out.jpg
     with pytest.raises(UserError, match=r"a\.jpg: --frames limits a video's frames"):
         stylize_path(stylizer, folder / "a.jpg", frames=2)
+    with pytest.raises(UserError, match=r"photos: --temporal steadies a video's frames"):
+        stylize_path(stylizer, folder, tmp_path / "styled", temporal=0.5)
     (tmp_path / "a_file").write_text("a user's file")
     with pytest.raises(UserError, match="a_file: is a file; the output of a folder is a folder"):
         stylize_path(stylizer, folder, tmp_path / "a_file")

@@ -120,6 +120,8 @@ def _train(
     if world.agree(refused is not None):
         raise refused or UserError("the first process refused the run (its message says why)")
     files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
+    # Read before the loss network is built, so a wrong --init fails at once.
+    init = initial_weights(cfg.init, cfg.width, cfg.residual_blocks) if cfg.init and resume is None else None
     steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
     workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
 
@@ -145,8 +147,8 @@ def _train(
         units = ", ".join(f"{n} {v:.2f}" for n, v in measured.items())
         console.print(f"style layers balanced: a plain photo's style loss per layer was {units}")
     model = TransformerNet(cfg.width, cfg.residual_blocks)
-    if cfg.init is not None and resume is None:
-        model.load_state_dict(initial_weights(cfg.init, model))
+    if init is not None:
+        model.load_state_dict(init)
     model = model.to(device, memory_format=memory_format)
     # Fused: one kernel for all parameters instead of a dozen ops per tensor (CPU and CUDA).
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
@@ -275,17 +277,17 @@ def data_on_device(cfg: TrainConfig, device: torch.device, n_photos: int) -> boo
     return DeviceCrops.bytes_needed(n_photos, cfg.image_size) <= torch.cuda.mem_get_info(device)[0] // 2
 
 
-def initial_weights(ref: str, model: TransformerNet) -> dict[str, torch.Tensor]:
+def initial_weights(ref: str, width: int, n_residual: int) -> dict[str, torch.Tensor]:
     """The weights of a trained model to fine-tune from: a model file, a checkpoint or a built-in style.
 
     A network that already keeps the photo's structure and paints only has to learn a new palette
     and texture, which takes fewer steps than learning all of it from random weights.
     """
     net, _ = load_model(resolve_model(ref))
-    if (net.width, net.n_residual) != (model.width, model.n_residual):
+    if (net.width, net.n_residual) != (width, n_residual):
         raise UserError(
             f"--init {ref}: a width-{net.width} network with {net.n_residual} residual blocks, but this "
-            f"run trains width {model.width} with {model.n_residual}"
+            f"run trains width {width} with {n_residual}"
         )
     return net.state_dict()
 

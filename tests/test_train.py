@@ -264,7 +264,8 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, photos, sig
 
 def test_init_fine_tunes_from_a_trained_style(tmp_path, photos):
     """--init starts from the shipped mosaic_light weights: its very first step already paints
-    mosaic (a fraction of the loss of random weights), and a width mismatch is a one-line error."""
+    mosaic (a fraction of the loss of random weights), and a width mismatch is a one-line error
+    before the loss network is built and the style layers balanced (it came after them)."""
     first_loss = {}
     for init in (None, "mosaic_light"):
         cfg = tiny(tmp_path / str(init), photos, steps=1, width=16, image_size=128, style_size=256, init=init)
@@ -273,6 +274,7 @@ def test_init_fine_tunes_from_a_trained_style(tmp_path, photos):
     assert first_loss["mosaic_light"] < 0.5 * first_loss[None], first_loss
     wrong_width = run_cli(*small_run_args(tmp_path, photos, 1), "--init", "mosaic")
     assert_one_line_error(wrong_width, "mosaic", "width")
+    assert "style layers balanced" not in wrong_width.stderr
     fewer_blocks = run_cli(*small_run_args(tmp_path, photos, 1), "--width", "16", "--residual-blocks", "4",
                            "--init", "mosaic_light")  # fmt: skip
     assert_one_line_error(fewer_blocks, "mosaic_light", "5 residual blocks", "with 4")

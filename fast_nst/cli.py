@@ -370,8 +370,13 @@ def stylize(
         ),
     ] = None,
     overlap: Annotated[
-        int, typer.Option(help="Pixels shared by neighbouring tiles.", rich_help_panel=STYLIZE_IMAGE)
-    ] = 128,
+        int | None,
+        typer.Option(
+            help="Pixels shared by neighbouring tiles, at most half a tile.",
+            show_default="128, or half a smaller tile",
+            rich_help_panel=STYLIZE_IMAGE,
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: Annotated[
         str,

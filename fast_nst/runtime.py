@@ -52,7 +52,9 @@ class Stylizer:
     strength: 1 is the network's output, 0 the input unchanged, in between a blend.
     preserve_color: keep the input's colours, take only the luminance from the style.
     tile: stylise in tiles of this side (None: only when the image has more than
-    MAX_UNTILED_PIXELS); overlap: pixels shared by neighbouring tiles.
+    MAX_UNTILED_PIXELS); overlap: pixels shared by neighbouring tiles (None: DEFAULT_OVERLAP, at
+    most half the tile; given, more than half is an error, as tiles would overlap more than they
+    advance).
     """
 
     backend: TorchBackend | OrtBackend
@@ -60,7 +62,7 @@ class Stylizer:
     strength: float = 1.0
     preserve_color: bool = False
     tile: int | None = None
-    overlap: int = DEFAULT_OVERLAP
+    overlap: int | None = None
     batch_size: int = 4
 
     def __post_init__(self) -> None:
@@ -68,8 +70,9 @@ class Stylizer:
             raise UserError(f"--strength must be between 0 and 1 (got {self.strength})")
         if self.tile is not None and self.tile < 32:
             raise UserError(f"--tile must be at least 32 pixels (got {self.tile})")
-        if self.overlap < 0:
-            raise UserError(f"--overlap must be 0 or more (got {self.overlap})")
+        half = (self.tile or DEFAULT_TILE) // 2
+        if self.overlap is not None and not 0 <= self.overlap <= half:
+            raise UserError(f"--overlap must be 0 to half the tile, {half} (got {self.overlap})")
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
 
@@ -139,7 +142,8 @@ class Stylizer:
 
     def _tiled(self, image: Tensor, tile: int) -> Tensor:
         run = self.backend.tile_runner(image)
-        return stylize_tiled(lambda t: self._run(t, run), image, tile, self.overlap)
+        overlap = DEFAULT_OVERLAP if self.overlap is None else self.overlap
+        return stylize_tiled(lambda t: self._run(t, run), image, tile, overlap)
 
     def stylize_tensor(self, x: Tensor) -> Tensor:
         """(N, 3, H, W) float RGB in [0, 1] -> the same, on the input's device."""

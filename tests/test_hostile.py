@@ -333,6 +333,20 @@ def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
     assert (tmp_path / "clip_mosaic_light.mp4").is_file()
 
 
+def test_an_overlap_over_half_the_tile_is_one_line_and_the_default_fits_a_small_tile(photo, tmp_path):
+    """--overlap 200 with --tile 256 was quietly cut to 128; the default overlap (128) with a
+    200 px tile is its half, as before, not an error the user did not ask for."""
+    result = run_cli("stylize", "--style", "mosaic_light", str(photo), "--tile", "256", "--overlap", "200",
+                     "-o", str(tmp_path / "a.jpg"))  # fmt: skip
+    assert_one_line_error(result, "--overlap", "half the tile, 128", "got 200")
+    assert not (tmp_path / "a.jpg").exists()
+    ok = run_cli(
+        "stylize", "--style", "mosaic_light", str(photo), "--tile", "200", "-o", str(tmp_path / "b.jpg")
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert Image.open(tmp_path / "b.jpg").size == Image.open(photo).size
+
+
 def test_the_web_app_refuses_a_damaged_onnx_file_before_serving(tmp_path):
     (tmp_path / "junk.onnx").write_text("not a model")
     with pytest.raises(UserError, match=r"junk\.onnx: ONNX Runtime cannot load it"):

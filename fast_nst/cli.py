@@ -448,7 +448,11 @@ def stylize(
         overlap=overlap,
         batch_size=batch_size,
     )
-    stylize_path(stylizer, source, out, max_size, scale, overwrite, frames, err, temporal)
+    try:
+        stylize_path(stylizer, source, out, max_size, scale, overwrite, frames, err, temporal)
+    except KeyboardInterrupt:
+        err.print("\nstopped: finished outputs are kept, the one in progress was removed")
+        sys.exit(130)
 
 
 OrtWebOption = Annotated[

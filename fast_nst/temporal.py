@@ -146,10 +146,10 @@ class TemporalFilter:
     # a flow that reproduces the frame is as good as any.
     MATCHED = 6
     # Grey levels of spread (standard deviation): MATCHED, UNEXPLAINED and REPEATED hold for a frame
-    # with this much contrast or more, and shrink with the spread of a flatter one. The network, behind its
-    # instance normalisation, sees every frame at full contrast, so in a frame fading in from black
-    # a change of a few levels is a new picture to it, not noise to average away (on a photo fading
-    # in, the blend kept the first frames' noise-made strokes for a second without this).
+    # with this much contrast or more, and shrink with the spread of a flatter one. The network,
+    # behind its instance normalisation, sees every frame at full contrast, so in a frame fading in
+    # from black a change of a few levels is a new picture to it, not noise to average away (on a
+    # photo fading in, the blend kept the first frames' noise-made strokes for a second without this).
     FULL_CONTRAST = 32
     # Grey levels: a frame whose every 16-px block differs from the last stylised frame by less than
     # this on average repeats it. Chaplin's repeats differ by at most 5 (compression noise), its

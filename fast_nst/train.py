@@ -75,14 +75,17 @@ def train(
     world = join(cfg.device, cfg.batch_size)
     try:
         return _train(cfg, world, resume, console, overwrite)
-    except (torch.distributed.DistError, RuntimeError) as e:
-        if not peer_failed(world, e):
+    except (torch.distributed.DistError, RuntimeError, KeyboardInterrupt) as e:
+        # torchrun stops this process too (SIGTERM), at about the moment it finds the peer gone: if
+        # the signal lands while that error is on its way out, the interrupt carries it.
+        failure = e.__context__ if isinstance(e, KeyboardInterrupt) else e
+        if failure is None or not peer_failed(world, failure):
             raise
-        # torchrun is stopping this process too (SIGTERM): the message goes out first.
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the message goes out first
             signal.signal(sig, signal.SIG_IGN)
         checkpoint = cfg.run_path / "checkpoint.pt"
-        reason = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:100]  # gloo's source location first
+        # gloo puts its source location first
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", str(failure).splitlines()[0])[:100]
         raise UserError(
             f"another process of this torchrun job stopped ({reason}); "
             f"the last checkpoint is intact: continue with --resume {checkpoint}"

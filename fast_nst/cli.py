@@ -226,10 +226,7 @@ def optimize(
     Example: fast-nst optimize photo.jpg painting.jpg -o out.png --size 1024 --scales 256,512,1024
     """
     from .config import parse_blend, parse_scales
-    from .files import refuse_to_replace
     from .optimize import optimize as run_optimize
-
-    refuse_to_replace(out, overwrite, inputs=[content, *styles])
 
     cfg = OptimizeConfig(
         content=str(content),
@@ -240,7 +237,7 @@ def optimize(
         **settings,
     )
     try:
-        run_optimize(cfg, console=err)
+        run_optimize(cfg, console=err, overwrite=overwrite)
     except KeyboardInterrupt:
         sys.exit(130)
     err.print(f"wrote {out}", markup=False)

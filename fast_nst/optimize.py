@@ -25,7 +25,15 @@ from .color import preserve_color
 from .config import OptimizeConfig
 from .device import amp_dtype, pick_device
 from .errors import UserError
-from .files import open_image, pil_to_tensor, resize_long_side, rgb, save_image, tensor_to_pil
+from .files import (
+    open_image,
+    pil_to_tensor,
+    refuse_to_replace,
+    resize_long_side,
+    rgb,
+    save_image,
+    tensor_to_pil,
+)
 from .losses import LossTerms, PerceptualLoss, parse_layer_weights
 from .progress import progress_bar
 from .vgg import VGG19Encoder
@@ -33,10 +41,13 @@ from .vgg import VGG19Encoder
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 
-def optimize(cfg: OptimizeConfig, console: Console | None = None) -> Tensor:
-    """Run the whole optimisation and write `cfg.out`; returns the final image (1, 3, H, W) on CPU."""
+def optimize(cfg: OptimizeConfig, console: Console | None = None, overwrite: bool = False) -> Tensor:
+    """Run the whole optimisation and write `cfg.out`; returns the final image (1, 3, H, W) on CPU.
+
+    overwrite: replace an existing `cfg.out` (never one of the inputs)."""
     console = console or Console(stderr=True)
     cfg.validate()
+    refuse_to_replace(Path(cfg.out), overwrite, inputs=[Path(cfg.content), *map(Path, cfg.styles)])
     # Everything the user named is read before any slow work, so a typo fails at once.
     content_img = rgb(open_image(Path(cfg.content)))
     style_imgs = [rgb(open_image(Path(s))) for s in cfg.styles]

@@ -56,6 +56,9 @@ def test_blend_weights_one_zero_equal_the_one_style(tmp_path, photo, painting):
         styles=[str(painting), str(photo)], blend=[1.0, 0.0], out=str(tmp_path / "b.png"), **common
     )
     assert torch.equal(optimize(blend, quiet()), one)
+    with pytest.raises(UserError, match=r"b\.png: already exists"):  # from Python as from the CLI
+        optimize(blend, quiet())
+    assert torch.equal(optimize(blend, quiet(), overwrite=True), one)
 
 
 def ycbcr(img: Image.Image) -> torch.Tensor:

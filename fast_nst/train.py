@@ -123,8 +123,9 @@ def _train(
     if world.agree(refused is not None):
         raise refused or UserError("the first process refused the run (its message says why)")
     files, previews = preview_split(files, cfg.preview_count, cfg.image_size)
-    # Read before the loss network is built, so a wrong --init fails at once.
-    init = initial_weights(cfg.init, cfg.width, cfg.residual_blocks) if cfg.init and resume is None else None
+    init = None
+    if cfg.init is not None and resume is None:  # read before the loss network, so a wrong one fails at once
+        init = initial_weights(cfg.init, cfg.width, cfg.residual_blocks)
     steps = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * len(files) / cfg.batch_size)
     workers = cfg.workers if cfg.workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
 

@@ -220,9 +220,10 @@ def evaluate_video(
     """Flicker of a stylised video against its original, and (given the painting) its style gap.
 
     temporal_error: the mean difference between each stylised frame and the previous stylised frame
-    warped onto it by the original's optical flow, over pixels whose flow is reliable, divided by
-    the same for the original frames. 1 means the stylised video changes from frame to frame no
-    more than the film itself; per-frame stylisation is several times that, as strokes shimmer.
+    warped onto it by the original's optical flow (none where the original did not change), over
+    pixels whose flow is reliable, divided by the same for the original frames. 1 means the
+    stylised video changes from frame to frame no more than the film itself; per-frame stylisation
+    is several times that, as strokes shimmer.
     Frame pairs across a cut (under half the pixels reliable) are left out; a shorter stylised
     video (a `stylize --frames N` preview) is compared with the original's first frames. The style
     gap and content error are `gap_metrics` on VIDEO_GAP_FRAMES frames, so stability is never

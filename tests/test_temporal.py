@@ -23,7 +23,7 @@ from fast_nst.video import read_frames, stylize_video
 
 
 def bunny(start: int, stop: int) -> list[np.ndarray]:
-    """Frames start..stop-1 of Big Buck Bunny (1280x720): a still sky fading in from black (0-46),
+    """Frames start..stop-1 of Big Buck Bunny (1280x720): a still sky fading in from black (0-48),
     then held still while trees sway (from 48)."""
     return list(itertools.islice(read_frames(shared_path("video/big_buck_bunny_0_30.webm")), start, stop))
 

@@ -43,3 +43,20 @@ def test_benchmark_recipe_quick(tmp_path):
     for config in figures.values():
         assert 0 < config["test"]["style_gap"] < 2 and 0 < config["held_out"]["content_err"] < 3
     assert (sheets / "candy.jpg").is_file()
+
+
+@pytest.mark.slow
+def test_benchmark_temporal_styles_quick():
+    """Every-style flicker benchmark on one style and a short made pan: per frame and blended,
+    the blend steadier."""
+    if not (SHARED / "photos" / "large").is_dir():
+        pytest.skip(f"needs the shared development data ({SHARED} is absent; see data/README.md)")
+    cmd = [sys.executable, "-m", "benchmarks.temporal_styles", "--styles", "mosaic_fast", "--clips", "pan"]
+    result = subprocess.run([*cmd, "--frames", "8"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["style"], r["clip"], r["temporal"]) for r in rows] == [
+        ("mosaic_fast", "pan", 0),
+        ("mosaic_fast", "pan", 0.9),
+    ]
+    assert rows[1]["temporal_error"] < 0.5 * rows[0]["temporal_error"]

@@ -80,6 +80,17 @@ def camera_clip(photo: Path, out: Path, motion: str, frames: int, seed: int) -> 
     return write_clip((frame(t) for t in range(frames)), out, 25)
 
 
+# The made clips: which of `held_out_sample(4)` each moves over, and its noise's seed.
+MADE = {"pan": (0, 0), "zoom": (2, 1), "fade": (1, 2)}
+
+
+def made_clip(motion: str, folder: Path, frames: int) -> Path:
+    """The pan, zoom or fade this script measures, on the same held-out photo with the same noise
+    each time, written into `folder`."""
+    photo, seed = MADE[motion]
+    return camera_clip(held_out_sample(4)[photo], folder / f"{motion}.mp4", motion, frames, seed)
+
+
 def excerpt(film: Path, start: float, frames: int, folder: Path) -> Path | None:
     """`frames` frames of a film from `start` seconds on (past a title sequence, say), written
     into `folder`; the film itself from 0; None (and a note) where the film ends sooner."""
@@ -147,16 +158,11 @@ def main() -> None:
     results["clips"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        photos = held_out_sample(4)
         starts = [float(t) for t in args.film_start.split(",")]
         films = [excerpt(f, t, args.frames, folder) for f in FILMS if f.is_file() for t in starts]
         clips = [f for f in films if f is not None]
         if not args.films_only:
-            clips += [
-                camera_clip(photos[0], folder / "pan.mp4", "pan", args.frames, 0),
-                camera_clip(photos[2], folder / "zoom.mp4", "zoom", args.frames, 1),
-                camera_clip(photos[1], folder / "fade.mp4", "fade", args.frames, 2),
-            ]
+            clips += [made_clip(motion, folder, args.frames) for motion in MADE]
         for clip in [] if args.speed_only else clips:
             rows = results["clips"][clip.name] = {}
             for prefix, model in models.items():

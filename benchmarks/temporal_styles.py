@@ -19,8 +19,8 @@ from fast_nst.runtime import Stylizer
 from fast_nst.styles import builtin_styles
 from fast_nst.video import stylize_video
 
-from .photos import SHARED, held_out_sample
-from .temporal import FILMS, camera_clip
+from .photos import SHARED
+from .temporal import FILMS, made_clip
 
 
 def painting(style: str) -> Path:
@@ -37,12 +37,9 @@ def main() -> None:
     args = parser.parse_args()
     styles = args.styles.split(",") if args.styles else sorted(builtin_styles())
     with tempfile.TemporaryDirectory() as tmp:
-        folder, photos = Path(tmp), held_out_sample(4)
-        made = {"pan": (photos[0], 0), "zoom": (photos[2], 1), "fade": (photos[1], 2)}
+        folder, films = Path(tmp), dict(zip(("chaplin", "bunny"), FILMS, strict=True))
         clips = {
-            name: FILMS[["chaplin", "bunny"].index(name)]
-            if name in ("chaplin", "bunny")
-            else camera_clip(made[name][0], folder / f"{name}.mp4", name, args.frames, made[name][1])
+            name: films[name] if name in films else made_clip(name, folder, args.frames)
             for name in args.clips.split(",")
         }
         for style in styles:

@@ -1,4 +1,5 @@
-"""Which of the shared photos train and which are held out, decided once for every benchmark.
+"""Which of the shared photos train and which are held out, decided once for every benchmark;
+and which shared painting each built-in style was trained on.
 
 `../shared/data/photos/large` is split by position in its sorted listing: every tenth photo is held
 out and never trained on (not by the benchmarks, not by the GPU run's packed set), so quality can
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fast_nst.data import find_images
+from fast_nst.files import torch_load
+from fast_nst.styles import builtin_styles
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LARGE = SHARED / "photos" / "large"
@@ -27,3 +30,10 @@ def held_out_sample(count: int, folder: Path = LARGE) -> list[Path]:
     """`count` held-out photos spread evenly over the folder's sources (its subfolders)."""
     held = large_split(folder)[1]
     return [held[int(i * len(held) / count)] for i in range(count)]
+
+
+def paintings() -> dict[str, Path]:
+    """Built-in style name -> its painting in ../shared/data/styles: the one its model was trained
+    on, as its record says (mosaic_light and mosaic_fast: mosaic's)."""
+    records = {name: torch_load(style.pt, "model file") for name, style in builtin_styles().items()}
+    return {name: SHARED / "styles" / Path(r["meta"]["config"]["style"]).name for name, r in records.items()}

@@ -16,16 +16,10 @@ from pathlib import Path
 
 from fast_nst.evaluate import evaluate_video
 from fast_nst.runtime import Stylizer
-from fast_nst.styles import builtin_styles
 from fast_nst.video import stylize_video
 
-from .photos import SHARED
+from .photos import paintings
 from .temporal import FILMS, made_clip
-
-
-def painting(style: str) -> Path:
-    """The shared painting a built-in was trained on (`mosaic_light` and `mosaic_fast`: mosaic)."""
-    return SHARED / "styles" / f"{style.split('_light')[0].split('_fast')[0]}.jpg"
 
 
 def main() -> None:
@@ -35,7 +29,8 @@ def main() -> None:
     parser.add_argument("--strengths", default="0,0.9", help="--temporal values (0: per frame)")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip")
     args = parser.parse_args()
-    styles = args.styles.split(",") if args.styles else sorted(builtin_styles())
+    painting = paintings()
+    styles = args.styles.split(",") if args.styles else sorted(painting)
     with tempfile.TemporaryDirectory() as tmp:
         folder, films = Path(tmp), dict(zip(("chaplin", "bunny"), FILMS, strict=True))
         clips = {
@@ -48,7 +43,7 @@ def main() -> None:
                 for strength in (float(s) for s in args.strengths.split(",")):
                     out = folder / f"{name}-{style}-{strength:g}.mp4"
                     stylize_video(stylizer, clip, out, max_frames=args.frames, temporal=strength)
-                    report = evaluate_video(clip, out, painting(style))
+                    report = evaluate_video(clip, out, painting[style])
                     row = {"style": style, "clip": name, "temporal": strength}
                     row |= {k: round(report[k], 4) for k in ("temporal_error", "style_gap")}
                     print(json.dumps(row), flush=True)

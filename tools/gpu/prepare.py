@@ -21,9 +21,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.photos import SHARED, large_split  # noqa: E402
-from fast_nst.files import open_image, torch_load  # noqa: E402
-from fast_nst.styles import builtin_styles  # noqa: E402
+from benchmarks.photos import large_split, paintings  # noqa: E402
+from fast_nst.files import open_image  # noqa: E402
 from fast_nst.vgg import caffe_weights_file  # noqa: E402
 
 MIB = 2**20
@@ -38,13 +37,6 @@ def tracked_bytes() -> int:
 
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
-def paintings() -> dict[str, Path]:
-    """Built-in style name -> its painting in ../shared/data/styles: the one its model was trained
-    on, as its record says (mosaic_light and mosaic_fast: mosaic's)."""
-    records = {name: torch_load(style.pt, "model file") for name, style in builtin_styles().items()}
-    return {name: SHARED / "styles" / Path(r["meta"]["config"]["style"]).name for name, r in records.items()}
 
 
 def pack_photos(dest: Path, budget: int, short_side: int = 256, quality: int = 85) -> int:

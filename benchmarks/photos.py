@@ -32,8 +32,16 @@ def held_out_sample(count: int, folder: Path = LARGE) -> list[Path]:
     return [held[int(i * len(held) / count)] for i in range(count)]
 
 
+def trained_on(meta: dict) -> Path:
+    """The shared painting a model was trained on, from its record's meta (a model's name need not
+    be its painting's: mosaic_light and mosaic_fast are mosaic's)."""
+    style = meta.get("config", {}).get("style")
+    if not style:
+        raise SystemExit("the model does not record its painting: pass --style")
+    return SHARED / "styles" / Path(style).name
+
+
 def paintings() -> dict[str, Path]:
-    """Built-in style name -> its painting in ../shared/data/styles: the one its model was trained
-    on, as its record says (mosaic_light and mosaic_fast: mosaic's)."""
+    """Built-in style name -> the shared painting its model was trained on."""
     records = {name: torch_load(style.pt, "model file") for name, style in builtin_styles().items()}
-    return {name: SHARED / "styles" / Path(r["meta"]["config"]["style"]).name for name, r in records.items()}
+    return {name: trained_on(r["meta"]) for name, r in records.items()}

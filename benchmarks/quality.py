@@ -1,7 +1,7 @@
 """A model's quality figures: mean style_gap and content_err on the 8 shared test photos.
 
     python -m benchmarks.quality --model models/mosaic.onnx --style ../shared/data/styles/mosaic.jpg
-    python -m benchmarks.quality --model mosaic          # a built-in style, its own painting
+    python -m benchmarks.quality --model mosaic_fast     # the painting it was trained on (mosaic.jpg)
 
 Exactly the protocol of models/README.md: each test photo resized to a 512 px long side and
 stylised there, measured against the painting at 512 px on the caffe VGG19 (fast_nst.evaluate's
@@ -21,11 +21,13 @@ from fast_nst.evaluate import EVAL_SIZE, gap_metrics, standard_encoder
 from fast_nst.files import open_image, resize_long_side
 from fast_nst.runtime import Stylizer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .photos import SHARED, trained_on
 
 
-def quality(model: str | Path, style: Path, photos: Path, out: Path | None = None) -> dict:
+def quality(model: str | Path, style: Path | None, photos: Path, out: Path | None = None) -> dict:
+    """style None: the painting the model records it was trained on."""
     stylizer = Stylizer.load(model)
+    style = style or trained_on(stylizer.info)
     encoder = standard_encoder()
     per_photo = {}
     for path in find_images(photos):
@@ -47,13 +49,12 @@ def quality(model: str | Path, style: Path, photos: Path, out: Path | None = Non
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model file or built-in style name")
-    p.add_argument("--style", type=Path, help="the painting (default: the shared one named like the model)")
+    p.add_argument("--style", type=Path, help="the painting (default: the one the model was trained on)")
     p.add_argument("--photos", type=Path, default=SHARED / "photos" / "test", help="content photos")
     p.add_argument("--out", type=Path, help="also save the stylised photos here")
     p.add_argument("--json", type=Path, help="write the figures here")
     args = p.parse_args()
-    style = args.style or SHARED / "styles" / f"{Path(args.model).stem}.jpg"
-    report = quality(args.model, style, args.photos, args.out)
+    report = quality(args.model, args.style, args.photos, args.out)
     for name, r in report["photos"].items():
         print(f"{name:<20} style_gap {r['style_gap']:.3f}  content_err {r['content_err']:.3f}")
     m = report["mean"]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import SHARED, shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,3 +60,17 @@ def test_benchmark_temporal_styles_quick():
         ("mosaic_fast", "pan", 0.9),
     ]
     assert rows[1]["temporal_error"] < 0.5 * rows[0]["temporal_error"]
+
+
+def test_quality_measures_against_the_painting_the_model_was_trained_on(tmp_path, photo):
+    """mosaic_fast is named after no painting: its figures are against mosaic.jpg, which its record
+    names, and they are a stylisation's (a photo is at 1, its own painting at 0)."""
+    shared_path("styles/mosaic.jpg")
+    from benchmarks.quality import quality
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / photo.name).symlink_to(photo)
+    report = quality("mosaic_fast", None, folder)
+    assert Path(report["style"]).name == "mosaic.jpg"
+    assert 0.2 < report["mean"]["style_gap"] < 0.6

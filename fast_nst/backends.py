@@ -273,4 +273,7 @@ def onnx_info(meta: dict[str, str]) -> dict:
         config = json.loads(meta.get("fast_nst.config", "{}"))
     except json.JSONDecodeError:
         config = {}
-    return {"style": meta.get("fast_nst.style"), "version": meta.get("fast_nst.version"), "config": config}
+    info = {"style": meta.get("fast_nst.style"), "version": meta.get("fast_nst.version"), "config": config}
+    if "fast_nst.fade_discount" in meta:
+        info["fade_discount"] = meta["fast_nst.fade_discount"]
+    return info

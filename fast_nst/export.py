@@ -83,6 +83,8 @@ def export_onnx(
         "fast_nst.io": IO_CONVENTION,
         "fast_nst.precision": "fp16" if fp16 else "fp32",
     }
+    if "fade_discount" in meta:
+        props["fast_nst.fade_discount"] = str(meta["fade_discount"])
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = f"fast-nst style transfer network ({props['fast_nst.style']}). {IO_CONVENTION}."

@@ -132,6 +132,17 @@ class Stylizer:
     def style(self) -> str:
         return str(self.info.get("style") or "stylized")
 
+    @property
+    def fade_discount(self) -> float:
+        """How the temporal filter's steadied input forgets darker frames in a fade-in
+        (`temporal.TemporalFilter`): a property of the network, measured for each built-in style
+        and recorded in its file; 0, the plain recursion, for a model that records none (or
+        something that is not a number at least 0: it is a hint, and the filter works without it)."""
+        try:
+            return max(0.0, float(self.info.get("fade_discount") or 0))
+        except (TypeError, ValueError):
+            return 0.0
+
     def _run(self, x: Tensor, run: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         try:
             return (run or self.backend)(x)

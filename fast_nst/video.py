@@ -108,11 +108,13 @@ def stylize_video(
     console: Console | None = None,
     max_frames: int | None = None,
     temporal: float = TEMPORAL,
+    fade_discount: float | None = None,
 ) -> VideoReport:
     """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
 
     H.264, yuv420p, the source frame rate, audio kept. temporal: strength of the flow-guided
     blend with the previous output frame (`temporal.TemporalFilter`; 0: frames stylised alone).
+    fade_discount: the filter's, for fades (None: the one the model records, `Stylizer.fade_discount`).
     """
     src, dst = Path(src), Path(dst)
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
@@ -123,6 +125,8 @@ def stylize_video(
         raise UserError(f"{src}: no such file")
     if not 0 <= temporal < 1:
         raise UserError(f"--temporal must be at least 0 and below 1 (got {temporal})")
+    if fade_discount is not None and fade_discount < 0:
+        raise UserError(f"fade_discount must be at least 0 (got {fade_discount})")
     try:
         source = av.open(str(src))
     except (av.FFmpegError, OSError) as e:
@@ -134,7 +138,8 @@ def stylize_video(
         vin.thread_type = "AUTO"
         ain = source.streams.audio[0] if source.streams.audio else None
         with av.open(str(tmp), "w", format=fmt) as sink:
-            steady = TemporalFilter(temporal) if temporal else None
+            discount = stylizer.fade_discount if fade_discount is None else fade_discount
+            steady = TemporalFilter(temporal, discount) if temporal else None
             report = _transcode(
                 stylizer, source, vin, ain, sink, src, console or Console(stderr=True), max_frames, steady
             )

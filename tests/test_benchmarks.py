@@ -74,3 +74,13 @@ def test_quality_measures_against_the_painting_the_model_was_trained_on(tmp_path
     report = quality("mosaic_fast", None, folder)
     assert Path(report["style"]).name == "mosaic.jpg"
     assert 0.2 < report["mean"]["style_gap"] < 0.6
+
+
+def test_the_flicker_standings_in_benchmarks_md_are_what_the_figures_files_hold():
+    """BENCHMARKS.md's table of where every built-in stands against issue 16's targets is gathered
+    from the committed figures files by benchmarks.temporal_status: a cell measured again, or a
+    model recording another fade discount, must show there."""
+    cmd = [sys.executable, "-m", "benchmarks.temporal_status"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 12 and result.stdout in (ROOT / "BENCHMARKS.md").read_text()

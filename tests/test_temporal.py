@@ -235,6 +235,50 @@ def test_a_fade_is_followed_not_taken_for_a_cut():
             assert abs(network_input.mean() - frame.mean()) < 1.5  # 5-7 levels brighter every frame
 
 
+def steadied_inputs(frames: list[np.ndarray], fade_discount: float) -> list[np.ndarray | None]:
+    """The network's input for each frame through the default filter (None: a repeat), with the
+    frame itself standing in for its stylisation."""
+    steady, inputs = TemporalFilter(TEMPORAL, fade_discount), []
+    for frame in frames:
+        network_input, motion = steady.steady(frame)
+        steady.blend(network_input, motion)
+        inputs.append(network_input)
+    return inputs
+
+
+def test_a_fade_discount_weighs_the_darkest_frames_of_a_fade_in_less():
+    """Big Buck Bunny's opening fades in from black, its contrast growing up to 1.5-fold a frame.
+    Relit at every frame, the steadied input keeps what the darkest frames held (their codec
+    blocks): at frame 49 it is 5.5 grey levels from the frame; with the steadying divided by the
+    gain cubed (`udnie`'s fade_discount) 2.3."""
+    frames = bunny(0, 50)
+
+    def last_miss(fade_discount: float) -> float:
+        last = steadied_inputs(frames, fade_discount)[-1]
+        assert last is not None
+        return float(np.abs(last.astype(np.float32) - frames[-1]).mean())
+
+    assert last_miss(0) > 4.5 and last_miss(3) < 3
+
+
+def test_a_fade_discount_changes_nothing_where_nothing_fades():
+    """Chaplin's first second: no frame brightens by 2%, so the discount never applies."""
+    frames = list(itertools.islice(read_frames(shared_path("video/chaplin.mp4")), 25))
+    plain, discounted = steadied_inputs(frames, 0), steadied_inputs(frames, 3)
+    assert sum(i is None for i in plain) >= 5  # repeats, passed over the same way
+    for a, b in zip(plain, discounted, strict=True):
+        assert (a is None and b is None) or np.array_equal(a, b)
+
+
+def test_a_built_in_style_s_fade_discount_travels_with_its_model_into_onnx():
+    """Measured per network: `udnie` draws the codec blocks a steadied fade carries (3), the
+    mosaic networks draw cleaner shapes from it (`mosaic_light`: none recorded, the plain filter).
+    On a CPU a .pt runs through its cached ONNX export, which must keep it."""
+    assert Stylizer.load("udnie", backend="torch").fade_discount == 3
+    assert Stylizer.load("udnie", backend="onnxruntime").fade_discount == 3
+    assert Stylizer.load("mosaic_light").fade_discount == 0
+
+
 def test_the_dark_start_of_a_fade_is_mostly_left_to_the_network(photo):
     """A real photo at 4% and then 8% of its brightness, with fresh noise (std 3) in each frame:
     every pixel is within a few grey levels of the last, but to the network, which normalises

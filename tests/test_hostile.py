@@ -24,11 +24,12 @@ from rich.console import Console
 from fast_nst.data import DeviceCrops
 from fast_nst.errors import UserError
 from fast_nst.export import cached_onnx
-from fast_nst.files import load_image_tensor, rgb
+from fast_nst.files import load_image_tensor, rgb, torch_load, torch_save
 from fast_nst.runtime import Stylizer, stylize_path
 from fast_nst.styles import builtin_style
 from fast_nst.train import TrainConfig, load_checkpoint, train
 from fast_nst.transformer import load_model
+from fast_nst.video import stylize_video
 from fast_nst.web import build_site
 
 
@@ -353,3 +354,23 @@ def test_the_web_app_refuses_a_damaged_onnx_file_before_serving(tmp_path):
     with pytest.raises(UserError, match=r"junk\.onnx: ONNX Runtime cannot load it"):
         build_site(tmp_path / "app", [str(tmp_path / "junk.onnx")])
     assert not (tmp_path / "app").exists()
+
+
+def test_a_video_filter_setting_out_of_range_is_one_line_and_a_bad_recorded_one_is_ignored(tmp_path):
+    """`stylize_video`'s temporal strength and fade discount are checked before anything is
+    written. A model whose file records a fade discount that is no number at least 0 (edited by
+    hand, say) loads and runs with the plain filter, through PyTorch and through its ONNX export."""
+    stylizer = Stylizer.load("mosaic_fast")
+    clip, out = make_clip(tmp_path / "clip.mp4", "mp4", "aac", frames=2), tmp_path / "out.mp4"
+    with pytest.raises(UserError, match=r"--temporal must be at least 0 and below 1 \(got 1\)"):
+        stylize_video(stylizer, clip, out, temporal=1)
+    with pytest.raises(UserError, match=r"fade_discount must be at least 0 \(got -1\)"):
+        stylize_video(stylizer, clip, out, fade_discount=-1)
+    assert not out.exists()
+    for bad in ("three", -3):
+        record = torch_load(builtin_style("mosaic_fast").pt, "model file")
+        record["meta"]["fade_discount"] = bad
+        edited = tmp_path / f"edited_{bad}.pt"
+        torch_save(record, edited)
+        assert Stylizer.load(edited, backend="torch").fade_discount == 0
+        assert Stylizer.load(edited, backend="onnxruntime").fade_discount == 0

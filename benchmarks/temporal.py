@@ -144,6 +144,10 @@ def main() -> None:
         help="seconds into each shared film; several, comma-separated: one clip each",
     )
     parser.add_argument("--films-only", action="store_true", help="not the clips made from held-out photos")
+    parser.add_argument("--film", help="only the shared film whose name starts with this (chaplin, big)")
+    parser.add_argument(
+        "--crf", default="", help="H.264 qualities to encode at, comma-separated (default: the default)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds for frames/s (0: none)")
     parser.add_argument("--speed-only", action="store_true", help="only the frames/s part")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -153,13 +157,15 @@ def main() -> None:
         flicker_strip(FILMS[0], args.model, float(args.film_start.split(",")[0]), args.strip)
         return
     strengths = [float(s) for s in args.strengths.split(",")]
+    crfs = [int(c) for c in args.crf.split(",")] if args.crf else [None]
     models = {"": args.model} | ({"stable ": args.stable_model} if args.stable_model else {})
     results: dict = {"machine": machine(), "model": args.model, "stable_model": args.stable_model}
     results["clips"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         starts = [float(t) for t in args.film_start.split(",")]
-        films = [excerpt(f, t, args.frames, folder) for f in FILMS if f.is_file() for t in starts]
+        chosen = [f for f in FILMS if f.is_file() and f.name.startswith(args.film or "")]
+        films = [excerpt(f, t, args.frames, folder) for f in chosen for t in starts]
         clips = [f for f in films if f is not None]
         if not args.films_only:
             clips += [made_clip(motion, folder, args.frames) for motion in MADE]
@@ -167,12 +173,14 @@ def main() -> None:
             rows = results["clips"][clip.name] = {}
             for prefix, model in models.items():
                 stylizer = Stylizer.load(model)
-                for s in [0.0, *strengths]:
+                for s, crf in itertools.product([0.0, *strengths], crfs):
                     name = f"{prefix}{'plain' if s == 0 else f'--temporal {s:g}'}"
+                    name += "" if crf is None else f" --crf {crf}"
                     out = folder / f"{clip.stem}-{len(rows)}.mp4"
-                    stylize_video(stylizer, clip, out, max_frames=args.frames, temporal=s)
+                    stylize_video(stylizer, clip, out, max_frames=args.frames, temporal=s, crf=crf)
                     report = evaluate_video(clip, out, Path(args.style))
                     rows[name] = {k: report[k] for k in ("temporal_error", "style_gap", "content_err")}
+                    rows[name]["bytes"] = out.stat().st_size
                     print(clip.name, name, {k: round(v, 3) for k, v in rows[name].items()}, flush=True)
         if args.repeats:
             results["frames_per_s_640x360"] = speed(args, [FILMS[0], folder / "pan.mp4"], strengths, folder)

@@ -33,6 +33,10 @@ OPTIMIZERS = ("lbfgs", "adam")
 # Chosen by measurement (BENCHMARKS.md, "Flicker"): at 0.9 the temporal error fell by 50-80% on the
 # clips with motion and a faded-in photo, for at most +0.025 of style gap and a sixth of the frames/s.
 TEMPORAL = 0.9
+# Videos: x264's constant rate factor (`stylize --crf`, video.py), 0 (lossless) to 51. 18 is near
+# transparent: brush strokes are all fine detail. Lower keeps more of them, and of the filter's
+# steadiness, in larger files (BENCHMARKS.md, "What the encoder does to flicker").
+CRF = 18
 
 
 def setting(

@@ -315,14 +315,15 @@ def stylize_path(
     frames: int | None = None,
     console: Console | None = None,
     temporal: float | None = None,
+    crf: int | None = None,
 ) -> Path:
     """Stylise an image file, every image under a folder, or a video (sound kept); what `fast-nst
     stylize` does. Returns the output written (default: beside the source, named after the style).
 
     Failures are one-line `UserError`s; a folder's bad files are skipped and listed, then raised as
-    one error at the end, after every good file is written. max_size / scale resize images, frames
-    and temporal (default TEMPORAL) are for videos; given for the other kind they are an error, not
-    ignored.
+    one error at the end, after every good file is written. max_size / scale resize images, frames,
+    temporal (default TEMPORAL) and crf (default CRF) are for videos; given for the other kind they
+    are an error, not ignored.
     """
     from .video import is_video_path, stylize_video, video_suffix
 
@@ -340,6 +341,8 @@ def stylize_path(
         raise UserError(f"{source}: --frames limits a video's frames; this is not a video")
     if not is_video and temporal is not None:
         raise UserError(f"{source}: --temporal steadies a video's frames; this is not a video")
+    if not is_video and crf is not None:
+        raise UserError(f"{source}: --crf sets a video's H.264 quality; this is not a video")
     suffix = "" if folder else video_suffix(source) if is_video else source.suffix
     name = f"{source.stem}_{stylizer.style}{suffix}"
     if out is None:
@@ -354,9 +357,8 @@ def stylize_path(
             total = report.done + len(report.failed)
             raise failures_listed(console, report.failed, f"{len(report.failed)} of {total} images failed")
     elif is_video:
-        video = stylize_video(
-            stylizer, source, out, overwrite, console, frames, TEMPORAL if temporal is None else temporal
-        )
+        steadiness = TEMPORAL if temporal is None else temporal
+        video = stylize_video(stylizer, source, out, overwrite, console, frames, steadiness, crf=crf)
         console.print(
             f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}",
             soft_wrap=True,

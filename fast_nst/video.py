@@ -19,7 +19,7 @@ import av
 import numpy as np
 from rich.console import Console
 
-from .config import TEMPORAL
+from .config import CRF, TEMPORAL
 from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .progress import progress_bar
@@ -109,12 +109,15 @@ def stylize_video(
     max_frames: int | None = None,
     temporal: float = TEMPORAL,
     fade_discount: float | None = None,
+    crf: int | None = None,
 ) -> VideoReport:
     """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
 
     H.264, yuv420p, the source frame rate, audio kept. temporal: strength of the flow-guided
     blend with the previous output frame (`temporal.TemporalFilter`; 0: frames stylised alone).
     fade_discount: the filter's, for fades (None: the one the model records, `Stylizer.fade_discount`).
+    crf: x264's quality, 0 (lossless) to 51 (None: CRF); an H.264 encoder other than libx264 takes
+    only the default.
     """
     src, dst = Path(src), Path(dst)
     fmt = OUTPUT_FORMATS.get(dst.suffix.lower())
@@ -127,6 +130,10 @@ def stylize_video(
         raise UserError(f"--temporal must be at least 0 and below 1 (got {temporal})")
     if fade_discount is not None and fade_discount < 0:
         raise UserError(f"fade_discount must be at least 0 (got {fade_discount})")
+    if crf is not None and not 0 <= crf <= 51:
+        raise UserError(f"--crf must be 0 (lossless) to 51 (got {crf})")
+    if crf is not None and (encoder := _h264_encoder()) != "libx264":
+        raise UserError(f"--crf needs libx264; this FFmpeg build (PyAV) encodes H.264 with {encoder}")
     try:
         source = av.open(str(src))
     except (av.FFmpegError, OSError) as e:
@@ -140,9 +147,8 @@ def stylize_video(
         with av.open(str(tmp), "w", format=fmt) as sink:
             discount = stylizer.fade_discount if fade_discount is None else fade_discount
             steady = TemporalFilter(temporal, discount) if temporal else None
-            report = _transcode(
-                stylizer, source, vin, ain, sink, src, console or Console(stderr=True), max_frames, steady
-            )
+            console = console or Console(stderr=True)
+            report = _transcode(stylizer, source, vin, ain, sink, src, console, max_frames, steady, crf)
     return report
 
 
@@ -156,14 +162,15 @@ def _transcode(
     console: Console,
     max_frames: int | None,
     steady: TemporalFilter | None,
+    crf: int | None,
 ) -> VideoReport:
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
     encoder = _h264_encoder()
     vout = sink.add_stream(encoder, rate=rate)
     vout.pix_fmt = "yuv420p"
     vout.time_base = vin.time_base
-    if encoder == "libx264":  # near-transparent quality: brush strokes are all fine detail
-        vout.options = {"crf": "18", "preset": "medium"}
+    if encoder == "libx264":
+        vout.options = {"crf": str(CRF if crf is None else crf), "preset": "medium"}
     aout, audio_mode = _audio_stream(ain, sink)
     total = vin.frames or int(float(source.duration or 0) / 1e6 * float(rate))
     if max_frames is not None:

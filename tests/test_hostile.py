@@ -357,7 +357,7 @@ def test_the_web_app_refuses_a_damaged_onnx_file_before_serving(tmp_path):
 
 
 def test_a_video_filter_setting_out_of_range_is_one_line_and_a_bad_recorded_one_is_ignored(tmp_path):
-    """`stylize_video`'s temporal strength and fade discount are checked before anything is
+    """`stylize_video`'s temporal strength, fade discount and crf are checked before anything is
     written. A model whose file records a fade discount that is no number at least 0 (edited by
     hand, say) loads and runs with the plain filter, through PyTorch and through its ONNX export."""
     stylizer = Stylizer.load("mosaic_fast")
@@ -366,6 +366,8 @@ def test_a_video_filter_setting_out_of_range_is_one_line_and_a_bad_recorded_one_
         stylize_video(stylizer, clip, out, temporal=1)
     with pytest.raises(UserError, match=r"fade_discount must be at least 0 \(got -1\)"):
         stylize_video(stylizer, clip, out, fade_discount=-1)
+    with pytest.raises(UserError, match=r"--crf must be 0 \(lossless\) to 51 \(got 52\)"):
+        stylize_video(stylizer, clip, out, crf=52)
     assert not out.exists()
     for bad in ("three", -3):
         record = torch_load(builtin_style("mosaic_fast").pt, "model file")

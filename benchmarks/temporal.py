@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--films-only", action="store_true", help="not the clips made from held-out photos")
     parser.add_argument("--film", help="only the shared film whose name starts with this (chaplin, big)")
     parser.add_argument(
-        "--crf", default="", help="H.264 qualities to encode at, comma-separated (default: the default)"
+        "--crf", default="", help="x264 CRFs to encode at, comma-separated (default: stylize's, 18)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds for frames/s (0: none)")
     parser.add_argument("--speed-only", action="store_true", help="only the frames/s part")

@@ -35,7 +35,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 TEMPORAL = 0.9
 # Videos: x264's constant rate factor (`stylize --crf`, video.py), 0 (lossless) to 51. 18 is near
 # transparent: brush strokes are all fine detail. Lower keeps more of them, and of the filter's
-# steadiness, in larger files (BENCHMARKS.md, "What the encoder does to flicker").
+# steadiness, in larger files (BENCHMARKS.md, "What H.264 does to the figures").
 CRF = 18
 
 

@@ -3,7 +3,7 @@ one table, gathered from the committed flicker figures (nothing is run).
 
     python -m benchmarks.temporal_status
 
-Each cell: the default filter with the network as shipped (its recorded `fade_discount`
+Each cell: the default filter with the network as shipped (the filter settings its file records
 included) against that network before its stability fine-tune frame by frame (the built-in itself
 where there was none): temporal error change / style gap change; bold where a target is missed
 (at least 50% less flicker, at most 0.03 more style gap). The figures were measured by
@@ -18,6 +18,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+from fast_nst.config import FilterSettings
 from fast_nst.runtime import Stylizer
 
 FIGURES = Path(__file__).parent / "figures"
@@ -66,19 +67,26 @@ def from_benchmark_files(style: str) -> tuple[Figures, Figures]:
 
 
 def from_cells(style: str) -> tuple[Figures, Figures]:
-    fade_discount = Stylizer.load(style, backend="torch").fade_discount
+    settings, default = Stylizer.load(style, backend="torch").filter_settings, FilterSettings()
     before, shipped = {}, {}
+    # These runs had the default filter: what ships, if the network is the one shipped and records
+    # no contrast of its own (they were on clips that do not fade).
+    same_network = style not in BEFORE and style not in SHIPPED
+    as_run = same_network and settings.contrast_restored == default.contrast_restored
     for clip, runs in figures_file("temporal_styles.json")["bicubic"][style].items():
         clip = "chaplin@0" if clip == "chaplin" else clip
         before[clip] = tuple(runs["0.0"])
-        if style not in BEFORE and style not in SHIPPED:  # the network measured is the one shipped
+        if as_run:
             shipped[clip] = tuple(runs["0.9"])
     for cell in figures_file("temporal_films.json")["cells"]:
         if "filter" in cell or "note" in cell:  # variants tried, not what ships
             continue
         figures = (cell["te"], cell["gap"])
-        # On a fading clip, only the run with the discount the model records is what ships.
-        as_shipped = cell["clip"] not in FADING or cell.get("fade_discount", 0) == fade_discount
+        # Only a run with the settings the model records is what ships; the fade discount only
+        # applies on a fading clip.
+        fade_discount = cell.get("fade_discount", 0) if cell["clip"] in FADING else settings.fade_discount
+        ran = FilterSettings(fade_discount, cell.get("contrast_restored", default.contrast_restored))
+        as_shipped = ran == settings
         if cell["s"] == 0 and cell["model"] == BEFORE.get(style, style):
             before[cell["clip"]] = figures
         elif cell["s"] == 0.9 and cell["model"] == SHIPPED.get(style, style) and as_shipped:

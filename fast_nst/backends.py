@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .config import FILTER_SETTINGS
 from .errors import UserError
 from .export import ONNX_FORMAT, cache_dir
 from .tiling import stats_sample
@@ -274,6 +275,7 @@ def onnx_info(meta: dict[str, str]) -> dict:
     except json.JSONDecodeError:
         config = {}
     info = {"style": meta.get("fast_nst.style"), "version": meta.get("fast_nst.version"), "config": config}
-    if "fast_nst.fade_discount" in meta:
-        info["fade_discount"] = meta["fast_nst.fade_discount"]
+    for name in FILTER_SETTINGS:
+        if f"fast_nst.{name}" in meta:
+            info[name] = meta[f"fast_nst.{name}"]
     return info

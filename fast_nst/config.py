@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,61 @@ TEMPORAL = 0.9
 # transparent: brush strokes are all fine detail. Lower keeps more of them, and of the filter's
 # steadiness, in larger files (BENCHMARKS.md, "What H.264 does to the figures").
 CRF = 18
+# How much of the contrast that averaging took is given back. All of it gives back the flicker too
+# (the deviations are scaled, the frame-to-frame ones with them); half kept the style gap within
+# +0.011 of per-frame stylisation on the clips it was chosen on, where the plain blend lost up to 0.06.
+CONTRAST_RESTORED = 0.5
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """What of the filter is a property of the network: measured for each built-in style and
+    recorded in its model file (the `.pt`'s meta, the ONNX file's `fast_nst.<name>` metadata), so
+    that `stylize` uses it without being told. The defaults are the plain filter's.
+
+    fade_discount (k): in a fade-in the previous input is relit by the frame's contrast gain g, and
+    so is all it kept of earlier, darker frames: frame j's share of frame t's input, in units of
+    frame t's brightness, is (1 - w)(w g)^(t - j), w the steadying. Once w g > 1 (g above 1.053; Big
+    Buck Bunny's opening reaches 1.5 a frame) the darkest frames weigh most, and their codec blocks
+    and noise with them. In a frame whose contrast grows by more than `TemporalFilter.FADING`, w is
+    divided by g^k. Networks differ in what they make of that: `udnie` draws the blocks the input
+    carries (style gap +0.13 over per-frame stylisation on that opening at k = 0, +0.03 at k = 3),
+    the mosaic networks draw cleaner shapes from the smoother input (`mosaic_light` -0.01 at k = 0,
+    +0.04 at k = 3).
+
+    contrast_restored: how much of the stroke contrast the blend's averaging took is given back
+    (`temporal.restore_contrast`). Where a network's strokes line up from frame to frame, giving
+    back half keeps its style; `wave` repaints its large curls as the scene moves, and raising the
+    contrast of an average of two curl patterns that do not line up makes a third, neither the
+    painting's nor steady (a slow zoom: style gap +0.125 over per-frame stylisation at 0.5, +0.057
+    at 0).
+    """
+
+    fade_discount: float = 0.0
+    contrast_restored: float = CONTRAST_RESTORED
+
+    def __post_init__(self) -> None:
+        if not self.fade_discount >= 0:
+            raise ValueError(f"fade_discount must be at least 0 (got {self.fade_discount})")
+        if not 0 <= self.contrast_restored <= 1:
+            raise ValueError(f"contrast_restored must be 0 to 1 (got {self.contrast_restored})")
+
+    @classmethod
+    def recorded(cls, meta: Mapping[str, Any]) -> FilterSettings:
+        """The settings a model's meta records. A value missing, not a number or out of range is the
+        default: a hint, without which the filter still works."""
+        values: dict[str, float] = {}
+        for name in FILTER_SETTINGS:
+            try:
+                values[name] = float(meta[name])
+                cls(**values)
+            except (KeyError, TypeError, ValueError):
+                values.pop(name, None)
+        return cls(**values)
+
+
+# What a model file may record of the filter: its meta's keys, `fast_nst.<name>` in an ONNX file.
+FILTER_SETTINGS = tuple(f.name for f in dataclasses.fields(FilterSettings))
 
 
 def setting(

@@ -23,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import Tensor, nn
 
 from . import __version__
+from .config import FILTER_SETTINGS
 from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .transformer import (
@@ -83,8 +84,9 @@ def export_onnx(
         "fast_nst.io": IO_CONVENTION,
         "fast_nst.precision": "fp16" if fp16 else "fp32",
     }
-    if "fade_discount" in meta:
-        props["fast_nst.fade_discount"] = str(meta["fade_discount"])
+    for name in FILTER_SETTINGS:
+        if name in meta:
+            props[f"fast_nst.{name}"] = str(meta[name])
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = f"fast-nst style transfer network ({props['fast_nst.style']}). {IO_CONVENTION}."

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .backends import PRECISIONS, OrtBackend, TorchBackend, ort_session
 from .color import preserve_color
-from .config import TEMPORAL
+from .config import TEMPORAL, FilterSettings
 from .data import find_images
 from .device import pick_device
 from .errors import UserError, failures_listed
@@ -133,15 +133,10 @@ class Stylizer:
         return str(self.info.get("style") or "stylized")
 
     @property
-    def fade_discount(self) -> float:
-        """How the temporal filter's steadied input forgets darker frames in a fade-in
-        (`temporal.TemporalFilter`): a property of the network, measured for each built-in style
-        and recorded in its file; 0, the plain recursion, for a model that records none (or
-        something that is not a number at least 0: it is a hint, and the filter works without it)."""
-        try:
-            return max(0.0, float(self.info.get("fade_discount") or 0))
-        except (TypeError, ValueError):
-            return 0.0
+    def filter_settings(self) -> FilterSettings:
+        """The video filter's settings measured for this network and recorded in its file
+        (`config.FilterSettings`; the plain filter's where it records none)."""
+        return FilterSettings.recorded(self.info)
 
     def _run(self, x: Tensor, run: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         try:

@@ -16,6 +16,8 @@ from functools import cache, cached_property, partial
 import cv2
 import numpy as np
 
+from .config import CONTRAST_RESTORED, FilterSettings
+
 # DIS's "fast" preset: 640x360 in a few milliseconds on one core, a tenth of a frame's stylisation.
 _PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
 # A cut: fewer reliable pixels than this share means the previous frame shows another scene.
@@ -140,23 +142,16 @@ class TemporalFilter:
        (softened at its edges), s the strength. A region that stays in view keeps its strokes
        from frame to frame; new content (disocclusions, a cut) comes from the network alone.
        Averaging strokes that differ lowers their contrast (the style gap rose by up to 0.06 at
-       s = 0.9), so the blend's local contrast is then raised half-way back to the network
-       output's (`restore_contrast`): the strokes stay where the blend put them, crisper.
+       s = 0.9), so the blend's local contrast is then raised back towards the network output's,
+       half-way by default (`restore_contrast`, `FilterSettings.contrast_restored`): the strokes
+       stay where the blend put them, crisper.
 
     A frame that repeats the last one stylised (REPEATED) is not stylised again: its output is
     the last output. Films shot at 16-24 frames/s and stored at 25-30 repeat every second to
     fourth frame, and a fresh stylisation of a repeat, as the blend converges, differs a little.
 
-    fade_discount (k, the network's own: `Stylizer.fade_discount`): in a fade-in the previous
-    input is relit by the frame's contrast gain g, and so is all it kept of earlier, darker frames:
-    frame j's share of frame t's input, in units of frame t's brightness, is (1 - w)(w g)^(t - j),
-    w the steadying. Once w g > 1 (g above 1.053; Big Buck Bunny's opening reaches 1.5 a frame) the
-    darkest frames weigh most, and their codec blocks and noise with them. In a frame whose
-    contrast grows by more than FADING, w is divided by g^k. Networks differ in what they make of
-    that: `udnie` draws the blocks the input carries (style gap +0.13 over per-frame stylisation on
-    that opening at k = 0, +0.03 at k = 3), the mosaic networks draw cleaner shapes from the
-    smoother input (`mosaic_light` -0.01 at k = 0, +0.04 at k = 3). So each built-in model records
-    the k measured for it, and 0 (the plain recursion) is the default.
+    settings: what of the filter depends on the network (`FilterSettings`, default the plain
+    filter's; a model's own: `Stylizer.filter_settings`).
     """
 
     STEADY_INPUT = 0.95
@@ -188,13 +183,11 @@ class TemporalFilter:
     # Of the benchmark's clips, only the two fades have such frames.
     FADING = 0.02
 
-    def __init__(self, strength: float, fade_discount: float = 0.0) -> None:
+    def __init__(self, strength: float, settings: FilterSettings | None = None) -> None:
         if not 0 <= strength < 1:
             raise ValueError("strength must be in [0, 1)")
-        if fade_discount < 0:
-            raise ValueError("fade_discount must be at least 0")
         self.strength = strength
-        self.fade_discount = fade_discount
+        self.settings = settings or FilterSettings()
         self._flow = FlowEstimator()
         self._grey: np.ndarray | None = None
         self._spread = (0.0, 0.0)  # `_grey`'s mean and standard deviation
@@ -232,7 +225,7 @@ class TemporalFilter:
     def _steadying(self, gain: float) -> float:
         """The steadied input's weight in a frame whose contrast is `gain` times the last one's."""
         if math.log(gain) > self.FADING:
-            return self.STEADY_INPUT / gain**self.fade_discount
+            return self.STEADY_INPUT / gain**self.settings.fade_discount
         return self.STEADY_INPUT
 
     def blend(self, stylised: np.ndarray | None, motion: Motion | None) -> np.ndarray:
@@ -242,16 +235,14 @@ class TemporalFilter:
             assert self._output is not None, "a repeat of a frame not yet blended"
             return self._output
         if motion is not None and self._output is not None and self._output.shape == stylised.shape:
-            stylised = restore_contrast(_mix(stylised, motion, self._output, self.strength), stylised)
+            blended = _mix(stylised, motion, self._output, self.strength)
+            amount = self.settings.contrast_restored
+            stylised = restore_contrast(blended, stylised, amount) if amount else blended
         self._output = stylised
         return stylised
 
 
 CONTRAST_WINDOW = 13  # px: the square whose contrast is restored, a few strokes wide
-# How much of the contrast that averaging took is given back. All of it gives back the flicker too
-# (the deviations are scaled, the frame-to-frame ones with them); half kept the style gap within
-# +0.011 of per-frame stylisation on the clips it was chosen on, where the plain blend lost up to 0.06.
-CONTRAST_RESTORED = 0.5
 
 
 def restore_contrast(

@@ -19,7 +19,7 @@ import av
 import numpy as np
 from rich.console import Console
 
-from .config import CRF, TEMPORAL
+from .config import CRF, TEMPORAL, FilterSettings
 from .errors import UserError
 from .files import atomic_path, refuse_to_replace
 from .progress import progress_bar
@@ -108,14 +108,15 @@ def stylize_video(
     console: Console | None = None,
     max_frames: int | None = None,
     temporal: float = TEMPORAL,
-    fade_discount: float | None = None,
+    filter_settings: FilterSettings | None = None,
     crf: int | None = None,
 ) -> VideoReport:
     """Stylise every frame of `src` (or the first `max_frames`: a quick preview) into `dst`.
 
     H.264, yuv420p, the source frame rate, audio kept. temporal: strength of the flow-guided
     blend with the previous output frame (`temporal.TemporalFilter`; 0: frames stylised alone).
-    fade_discount: the filter's, for fades (None: the one the model records, `Stylizer.fade_discount`).
+    filter_settings: what of the filter depends on the network (None: what the model records,
+    `Stylizer.filter_settings`).
     crf: x264's quality, 0 (lossless) to 51 (None: CRF); an H.264 encoder other than libx264 takes
     only the default.
     """
@@ -128,8 +129,6 @@ def stylize_video(
         raise UserError(f"{src}: no such file")
     if not 0 <= temporal < 1:
         raise UserError(f"--temporal must be at least 0 and below 1 (got {temporal})")
-    if fade_discount is not None and fade_discount < 0:
-        raise UserError(f"fade_discount must be at least 0 (got {fade_discount})")
     if crf is not None and not 0 <= crf <= 51:
         raise UserError(f"--crf must be 0 (lossless) to 51 (got {crf})")
     if crf is not None and (encoder := _h264_encoder()) != "libx264":
@@ -145,8 +144,8 @@ def stylize_video(
         vin.thread_type = "AUTO"
         ain = source.streams.audio[0] if source.streams.audio else None
         with av.open(str(tmp), "w", format=fmt) as sink:
-            discount = stylizer.fade_discount if fade_discount is None else fade_discount
-            steady = TemporalFilter(temporal, discount) if temporal else None
+            settings = filter_settings or stylizer.filter_settings
+            steady = TemporalFilter(temporal, settings) if temporal else None
             console = console or Console(stderr=True)
             report = _transcode(stylizer, source, vin, ain, sink, src, console, max_frames, steady, crf)
     return report

@@ -21,6 +21,7 @@ from helpers_runtime import make_clip
 from PIL import Image
 from rich.console import Console
 
+from fast_nst.config import FilterSettings
 from fast_nst.data import DeviceCrops
 from fast_nst.errors import UserError
 from fast_nst.export import cached_onnx
@@ -356,23 +357,27 @@ def test_the_web_app_refuses_a_damaged_onnx_file_before_serving(tmp_path):
     assert not (tmp_path / "app").exists()
 
 
-def test_a_video_filter_setting_out_of_range_is_one_line_and_a_bad_recorded_one_is_ignored(tmp_path):
-    """`stylize_video`'s temporal strength, fade discount and crf are checked before anything is
-    written. A model whose file records a fade discount that is no number at least 0 (edited by
-    hand, say) loads and runs with the plain filter, through PyTorch and through its ONNX export."""
+def test_a_video_filter_setting_out_of_range_is_refused_and_a_bad_recorded_one_is_ignored(tmp_path):
+    """`stylize_video`'s temporal strength and crf are one-line errors before anything is written,
+    a filter setting out of range is refused where it is made. A model whose file records a setting
+    that is no number in range (edited by hand, say) loads and runs with the plain filter's value
+    for it, through PyTorch and through its ONNX export."""
     stylizer = Stylizer.load("mosaic_fast")
     clip, out = make_clip(tmp_path / "clip.mp4", "mp4", "aac", frames=2), tmp_path / "out.mp4"
     with pytest.raises(UserError, match=r"--temporal must be at least 0 and below 1 \(got 1\)"):
         stylize_video(stylizer, clip, out, temporal=1)
-    with pytest.raises(UserError, match=r"fade_discount must be at least 0 \(got -1\)"):
-        stylize_video(stylizer, clip, out, fade_discount=-1)
     with pytest.raises(UserError, match=r"--crf must be 0 \(lossless\) to 51 \(got 52\)"):
         stylize_video(stylizer, clip, out, crf=52)
     assert not out.exists()
-    for bad in ("three", -3):
-        record = torch_load(builtin_style("mosaic_fast").pt, "model file")
-        record["meta"]["fade_discount"] = bad
-        edited = tmp_path / f"edited_{bad}.pt"
+    with pytest.raises(ValueError, match=r"fade_discount must be at least 0 \(got -1\)"):
+        FilterSettings(fade_discount=-1)
+    with pytest.raises(ValueError, match=r"contrast_restored must be 0 to 1 \(got 2\)"):
+        FilterSettings(contrast_restored=2)
+    for name, bad in (("fade_discount", "three"), ("fade_discount", -3), ("contrast_restored", 1.5)):
+        record = torch_load(builtin_style("udnie").pt, "model file")
+        record["meta"][name] = bad
+        edited = tmp_path / f"edited_{name}_{bad}.pt"
         torch_save(record, edited)
-        assert Stylizer.load(edited, backend="torch").fade_discount == 0
-        assert Stylizer.load(edited, backend="onnxruntime").fade_discount == 0
+        recorded = {"fade_discount": 3, name: getattr(FilterSettings(), name)}
+        for backend in ("torch", "onnxruntime"):
+            assert Stylizer.load(edited, backend=backend).filter_settings == FilterSettings(**recorded)

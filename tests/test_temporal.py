@@ -14,7 +14,7 @@ import torch
 from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
 from PIL import Image
 
-from fast_nst.config import TEMPORAL
+from fast_nst.config import TEMPORAL, FilterSettings
 from fast_nst.evaluate import evaluate_video
 from fast_nst.losses import Shake
 from fast_nst.runtime import Stylizer
@@ -238,7 +238,7 @@ def test_a_fade_is_followed_not_taken_for_a_cut():
 def steadied_inputs(frames: list[np.ndarray], fade_discount: float) -> list[np.ndarray | None]:
     """The network's input for each frame through the default filter (None: a repeat), with the
     frame itself standing in for its stylisation."""
-    steady, inputs = TemporalFilter(TEMPORAL, fade_discount), []
+    steady, inputs = TemporalFilter(TEMPORAL, FilterSettings(fade_discount=fade_discount)), []
     for frame in frames:
         network_input, motion = steady.steady(frame)
         steady.blend(network_input, motion)
@@ -270,13 +270,38 @@ def test_a_fade_discount_changes_nothing_where_nothing_fades():
         assert (a is None and b is None) or np.array_equal(a, b)
 
 
-def test_a_built_in_style_s_fade_discount_travels_with_its_model_into_onnx():
-    """Measured per network: `udnie` draws the codec blocks a steadied fade carries (3), the
-    mosaic networks draw cleaner shapes from it (`mosaic_light`: none recorded, the plain filter).
-    On a CPU a .pt runs through its cached ONNX export, which must keep it."""
-    assert Stylizer.load("udnie", backend="torch").fade_discount == 3
-    assert Stylizer.load("udnie", backend="onnxruntime").fade_discount == 3
-    assert Stylizer.load("mosaic_light").fade_discount == 0
+def test_a_built_in_style_s_filter_settings_travel_with_its_model_into_onnx():
+    """Measured per network: `udnie` draws the codec blocks a steadied fade carries (fade discount
+    3), `wave`'s strokes do not line up from frame to frame (no contrast restored), the mosaic
+    networks need neither (`mosaic_light`: none recorded, the plain filter). On a CPU a .pt runs
+    through its cached ONNX export, which must keep them."""
+    for backend in ("torch", "onnxruntime"):
+        assert Stylizer.load("udnie", backend=backend).filter_settings == FilterSettings(fade_discount=3)
+        assert Stylizer.load("wave", backend=backend).filter_settings == FilterSettings(contrast_restored=0)
+    assert Stylizer.load("mosaic_light").filter_settings == FilterSettings()
+
+
+def test_contrast_restored_sets_how_much_of_the_blend_s_lost_contrast_comes_back():
+    """Chaplin's first 12 frames, each with fresh noise (std 12) as the stand-in for strokes that
+    do not line up from frame to frame: the plain blend averages them towards the picture (0.8 of
+    their spread left), and the more of their contrast given back, the more of it returns, all of
+    it at 1."""
+    frames = list(itertools.islice(read_frames(shared_path("video/chaplin.mp4")), 12))
+    rng = np.random.default_rng(0)
+    strokes = [np.clip(f + rng.normal(0, 12, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+    def spread(image: np.ndarray) -> float:  # how far the strokes stray from the last frame
+        return float(np.abs(image.astype(np.float32) - frames[-1]).mean())
+
+    def last_output(amount: float) -> np.ndarray:
+        steady = TemporalFilter(TEMPORAL, FilterSettings(contrast_restored=amount))
+        for frame, stylised in zip(frames, strokes, strict=True):
+            network_input, motion = steady.steady(frame)
+            out = steady.blend(None if network_input is None else stylised, motion)
+        return out
+
+    plain, half, full, alone = *(spread(last_output(a)) for a in (0, 0.5, 1)), spread(strokes[-1])
+    assert plain < 0.9 * half and half < 0.95 * full and abs(full / alone - 1) < 0.05
 
 
 def test_the_dark_start_of_a_fade_is_mostly_left_to_the_network(photo):

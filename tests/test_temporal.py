@@ -272,12 +272,13 @@ def test_a_fade_discount_changes_nothing_where_nothing_fades():
 
 def test_a_built_in_style_s_filter_settings_travel_with_its_model_into_onnx():
     """Measured per network: `udnie` draws the codec blocks a steadied fade carries (fade discount
-    3), `wave`'s strokes do not line up from frame to frame (no contrast restored), the mosaic
-    networks need neither (`mosaic_light`: none recorded, the plain filter). On a CPU a .pt runs
-    through its cached ONNX export, which must keep them."""
+    3), `wave`'s strokes do not line up from frame to frame (no contrast restored; `the_scream`
+    records both), the mosaic networks need neither (`mosaic_light`: none recorded, the plain
+    filter). On a CPU a .pt runs through its cached ONNX export, which must keep them."""
     for backend in ("torch", "onnxruntime"):
         assert Stylizer.load("udnie", backend=backend).filter_settings == FilterSettings(fade_discount=3)
         assert Stylizer.load("wave", backend=backend).filter_settings == FilterSettings(contrast_restored=0)
+        assert Stylizer.load("the_scream", backend=backend).filter_settings == FilterSettings(3, 0)
     assert Stylizer.load("mosaic_light").filter_settings == FilterSettings()
 
 

@@ -144,7 +144,9 @@ def main() -> None:
         help="seconds into each shared film; several, comma-separated: one clip each",
     )
     parser.add_argument("--films-only", action="store_true", help="not the clips made from held-out photos")
-    parser.add_argument("--film", help="only the shared film whose name starts with this (chaplin, big)")
+    parser.add_argument(
+        "--film", help="only the shared film whose name starts with this (chaplin, big; none: no film)"
+    )
     parser.add_argument(
         "--crf", default="", help="x264 CRFs to encode at, comma-separated (default: stylize's, 18)"
     )

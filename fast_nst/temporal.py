@@ -236,8 +236,7 @@ class TemporalFilter:
             return self._output
         if motion is not None and self._output is not None and self._output.shape == stylised.shape:
             blended = _mix(stylised, motion, self._output, self.strength)
-            amount = self.settings.contrast_restored
-            stylised = restore_contrast(blended, stylised, amount) if amount else blended
+            stylised = restore_contrast(blended, stylised, self.settings.contrast_restored)
         self._output = stylised
         return stylised
 
@@ -258,8 +257,10 @@ def restore_contrast(
     A weighted average of two textures that do not line up has less variance than either; rescaling
     the deviations restores it without moving them, as variance-preserving blending does in
     texture synthesis (Heitz and Neyret 2018), here locally, since stroke contrast varies over the
-    image. Where the two agreed the ratio is 1 and nothing changes.
+    image. Where the two agreed the ratio is 1 and nothing changes; at amount 0 nothing does.
     """
+    if not amount:  # a network that records none (`FilterSettings`): the moments are not needed
+        return blended
     h, w = blended.shape[:2]
     mean, var_b = _local_moments(blended, window)
     _, var_r = _local_moments(reference, window)

@@ -131,7 +131,8 @@ def stylize_video(
         raise UserError(f"--temporal must be at least 0 and below 1 (got {temporal})")
     if crf is not None and not 0 <= crf <= 51:
         raise UserError(f"--crf must be 0 (lossless) to 51 (got {crf})")
-    if crf is not None and (encoder := _h264_encoder()) != "libx264":
+    encoder = _h264_encoder()
+    if crf is not None and encoder != "libx264":
         raise UserError(f"--crf needs libx264; this FFmpeg build (PyAV) encodes H.264 with {encoder}")
     try:
         source = av.open(str(src))
@@ -147,7 +148,9 @@ def stylize_video(
             settings = filter_settings or stylizer.filter_settings
             steady = TemporalFilter(temporal, settings) if temporal else None
             console = console or Console(stderr=True)
-            report = _transcode(stylizer, source, vin, ain, sink, src, console, max_frames, steady, crf)
+            report = _transcode(
+                stylizer, source, vin, ain, sink, src, console, max_frames, steady, encoder, crf
+            )
     return report
 
 
@@ -161,10 +164,10 @@ def _transcode(
     console: Console,
     max_frames: int | None,
     steady: TemporalFilter | None,
+    encoder: str,
     crf: int | None,
 ) -> VideoReport:
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-    encoder = _h264_encoder()
     vout = sink.add_stream(encoder, rate=rate)
     vout.pix_fmt = "yuv420p"
     vout.time_base = vin.time_base

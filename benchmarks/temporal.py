@@ -132,7 +132,7 @@ def flicker_strip(film: Path, model: str, start: float, out: Path, frames: int =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mosaic_light", help="the style to stylise with")
     parser.add_argument("--stable-model", help="the same style fine-tuned with --stability-weight")
     parser.add_argument("--style", default=str(SHARED / "styles" / "mosaic.jpg"), help="its painting")

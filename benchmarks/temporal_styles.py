@@ -23,7 +23,7 @@ from .temporal import FILMS, made_clip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--styles", help="comma-separated built-in styles (default: all)")
     parser.add_argument("--clips", default="zoom,pan", help="any of zoom, pan, fade, chaplin, bunny")
     parser.add_argument("--strengths", default="0,0.9", help="--temporal values (0: per frame)")

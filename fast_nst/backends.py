@@ -138,8 +138,8 @@ class OrtBackend:
         if self.fixed_size is not None and tuple(x.shape[-2:]) != self.fixed_size:
             h, w = self.fixed_size
             raise UserError(
-                f"the model takes {w}x{h} images only (its input size is fixed), not "
-                f"{x.shape[-1]}x{x.shape[-2]}: resize the image, or export the model with any size"
+                f"the model takes {w}x{h} only (exported with a fixed --size), not "
+                f"{x.shape[-1]}x{x.shape[-2]}: resize the input to that, or export the model without --size"
             )
         n = self.fixed_batch or len(x)
         return torch.cat([self._run(x[i : i + n], n) for i in range(0, len(x), n)])

@@ -269,12 +269,14 @@ def evaluate(
         ),
     ] = None,
     metric: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="loss: unweighted style loss per layer and content loss; gap: style_gap (0 = the "
-            "painting's statistics, 1 = no closer than the photo) and content_err.",
+            help="Images: loss, the unweighted style loss per layer and content loss; gap, style_gap "
+            "(0 = the painting's statistics, 1 = no closer than the photo) and content_err. "
+            "--video reports the gap's figures.",
+            show_default="loss",
         ),
-    ] = "loss",
+    ] = None,
     size: Annotated[int, typer.Option(help="Long side everything is resized to before measuring.")] = 512,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
@@ -291,13 +293,13 @@ def evaluate(
     from .evaluate import evaluate_files, evaluate_video, report_table, video_table
 
     if video is not None:
-        if outputs or content:
-            raise UserError("--video measures two videos; give no images or --content with it")
+        if outputs or content or metric:
+            raise UserError("--video measures two videos; give no images, --content or --metric with it")
         report = evaluate_video(*video, style, size, pick_device(device))
     else:
         if content is None or style is None:
             raise UserError("give --content (the photo) and --style (the painting), or --video")
-        report = evaluate_files(outputs or [], content, style, metric, size, pick_device(device))
+        report = evaluate_files(outputs or [], content, style, metric or "loss", size, pick_device(device))
     if json_out:
         print(json.dumps(report, indent=2))
     else:
@@ -318,7 +320,7 @@ def stylize(
         list[Path],
         typer.Argument(
             help="[MODEL] SOURCE: a model file (.pt from `fast-nst train`, or .onnx), then an image, "
-            "a folder of images (recursive) or a video. Leave out MODEL when using --style.",
+            "a video, or a folder (its images and videos, recursive). Leave out MODEL when using --style.",
             metavar="[MODEL] SOURCE",
             show_default=False,
         ),
@@ -417,7 +419,7 @@ def stylize(
         typer.Option(
             help="Videos: against flicker, blend each frame with the previous output, moved along the "
             "film's optical flow where it is reliable; 0 stylises each frame alone (about 15% faster), "
-            "higher is steadier.",
+            "higher (below 1) is steadier.",
             show_default=f"{TEMPORAL:g}",
         ),
     ] = None,
@@ -430,7 +432,7 @@ def stylize(
         ),
     ] = None,
 ) -> None:
-    """Stylise an image, a folder of images or a video (sound kept).
+    """Stylise an image, a video (sound kept) or a folder of them.
 
     Examples: fast-nst stylize photo.jpg --style mosaic -o out.jpg;
     fast-nst stylize models/mosaic.onnx photos/ -o stylized/

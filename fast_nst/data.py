@@ -30,17 +30,25 @@ from .progress import progress_bar
 Sample = tuple[int, int]  # (file index, augmentation seed)
 
 
-def find_images(root: Path) -> list[Path]:
-    """All image files under `root` (recursive, any extension case), sorted for reproducibility."""
+def find_files(root: Path, extensions: frozenset[str]) -> list[Path]:
+    """The files under `root` with one of `extensions` (recursive, any case, hidden ones left
+    out), sorted for reproducibility."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"{root}: not a folder of images")
-    files = sorted(
+        raise UserError(f"{root}: not a folder")
+    return sorted(
         Path(d) / f
         for d, _, names in os.walk(root, followlinks=True)
         for f in names
-        if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".")
+        if Path(f).suffix.lower() in extensions and not f.startswith(".")
     )
+
+
+def find_images(root: Path) -> list[Path]:
+    """All image files under `root`; a `UserError` if there are none."""
+    if not Path(root).is_dir():
+        raise UserError(f"{root}: not a folder of images")
+    files = find_files(root, IMAGE_EXTENSIONS)
     if not files:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise UserError(f"{root}: no images found (looked for {exts}, in all subfolders)")

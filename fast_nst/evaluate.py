@@ -58,13 +58,16 @@ def _as_image(x: ImageLike) -> Image.Image:
 
 def _match_content(output: Image.Image, content: Image.Image, name: str) -> Image.Image:
     """The output resized to the content's evaluation size (models may be a few pixels off)."""
-    aspect_out, aspect_content = output.width / output.height, content.width / content.height
-    if abs(math.log(aspect_out / aspect_content)) > 0.05:
-        raise UserError(
-            f"{name}: {output.width}x{output.height} does not have the content image's shape "
-            f"({content.width}x{content.height}); is it the output for this photo?"
-        )
+    _same_shape(output.size, content.size, name, "the content image", "is it the output for this photo?")
     return output if output.size == content.size else output.resize(content.size, Image.Resampling.LANCZOS)
+
+
+def _same_shape(size: tuple[int, int], reference: tuple[int, int], name: str, what: str, hint: str) -> None:
+    """A `UserError` unless `size` has the aspect ratio of `what`'s `reference` size: an output of
+    another shape is of another picture."""
+    (w, h), (rw, rh) = size, reference
+    if abs(math.log((w / h) / (rw / rh))) > 0.05:
+        raise UserError(f"{name}: {w}x{h} does not have the shape of {what} ({rw}x{rh}); {hint}")
 
 
 @torch.no_grad()
@@ -210,6 +213,11 @@ def _nothing_measured(failed: list[str]) -> UserError:
 VIDEO_GAP_FRAMES = 8  # frames sampled, evenly through the video, for the style gap
 
 
+# Grey levels: an original whose frames differ by less than this along the flow (a still shot of
+# a clean render; Big Buck Bunny's first frames, black, 0.02) is no yardstick for the ratio.
+STILL = 0.25
+
+
 def evaluate_video(
     original: Path,
     stylised: Path,
@@ -227,14 +235,14 @@ def evaluate_video(
     Frame pairs across a cut (under half the pixels reliable) are left out; a shorter stylised
     video (a `stylize --frames N` preview) is compared with the original's first frames. The style
     gap and content error are `gap_metrics` on VIDEO_GAP_FRAMES frames, so stability is never
-    bought by washing the style out.
+    bought by washing the style out. A `note` says when the original hardly moves (STILL).
     """
     import itertools
 
     import numpy as np
 
     from .temporal import MIN_RELIABLE, FlowEstimator, grey, warp_error
-    from .video import VIDEO_EXTENSIONS, frame_count, is_video_path, read_frames
+    from .video import VIDEO_EXTENSIONS, frame_count, is_video_path, read_frames, short_of_header
 
     _check_size(size)
     for path in (original, stylised):
@@ -242,8 +250,9 @@ def evaluate_video(
             raise UserError(f"{path}: not a video ({', '.join(sorted(VIDEO_EXTENSIONS))})")
     if style is not None and not Path(style).is_file():
         raise UserError(f"{style}: no such file")
+    announced = {path: frame_count(path) for path in (original, stylised)}
     # Sampled over the frames compared: a preview's, not the whole original's.
-    counts = [n for n in (frame_count(original), frame_count(stylised)) if n]
+    counts = [n for n in announced.values() if n]
     stride = max(1, min(counts, default=25 * VIDEO_GAP_FRAMES) // VIDEO_GAP_FRAMES)
     flow = FlowEstimator()
     previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -253,9 +262,21 @@ def evaluate_video(
     # A preview (`stylize --frames N`) is compared with the start of the original.
     for o, s in itertools.zip_longest(read_frames(original), read_frames(stylised)):
         if s is None:
+            if why := short_of_header(frames, announced[stylised]):
+                raise UserError(f"{stylised}: damaged ({why})")
             break
         if o is None:
+            if why := short_of_header(frames, announced[original]):
+                raise UserError(f"{original}: damaged ({why})")
             raise UserError(f"{stylised}: more frames than {original} ({frames}); is it its stylised copy?")
+        if frames == 0:
+            _same_shape(
+                s.shape[1::-1],
+                o.shape[1::-1],
+                str(stylised),
+                f"{original}'s frames",
+                "is it stylised from it?",
+            )
         o_img = resize_long_side(Image.fromarray(o), size)
         s_img = _match_content(Image.fromarray(s), o_img, str(stylised))
         o, s = np.asarray(o_img), np.asarray(s_img)
@@ -268,8 +289,14 @@ def evaluate_video(
             sampled.append((s_img, o_img))
         previous = (g, o, s)
         frames += 1
+    if frames < 2:
+        raise UserError(
+            f"{stylised}: {'one frame' if frames else 'no frame'}; flicker is measured between two or more"
+        )
     if not errors:
-        raise UserError(f"{original}: no two consecutive frames to compare")
+        raise UserError(
+            f"{original}: no two consecutive frames whose motion can be followed (cuts or fast motion)"
+        )
     stylised_error = sum(e[0] for e in errors) / len(errors)
     original_error = sum(e[1] for e in errors) / len(errors)
     report = {
@@ -282,6 +309,11 @@ def evaluate_video(
         "stylised_warp_error": stylised_error,
         "original_warp_error": original_error,
     }
+    if original_error < STILL:
+        report["note"] = (
+            f"the original hardly changes from frame to frame ({original_error:.2f} levels), so "
+            "temporal_error, a ratio to that, is unreliable: compare the stylised frames' warp error"
+        )
     if style is not None:
         encoder = standard_encoder(device)
         style_feats = encode(encoder, resize_long_side(_as_image(style), size))
@@ -327,6 +359,7 @@ def video_table(report: dict) -> Table:
     table.add_row("stylised frames' warp error (levels)", f"{report['stylised_warp_error']:.2f}")
     table.add_row("original frames' warp error (levels)", f"{report['original_warp_error']:.2f}")
     table.add_row("frame pairs measured / frames", f"{report['pairs']} / {report['frames']}")
+    table.caption = report.get("note")
     if "style_gap" in report:
         table.add_row(f"style_gap ({report['gap_frames']} frames)", f"{report['style_gap']:.4f}")
         table.add_row(f"content_err ({report['gap_frames']} frames)", f"{report['content_err']:.4f}")

@@ -72,7 +72,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
-        raise UserError(f"{path}: cannot write ({_reason(e)})") from None
+        file_in_the_way = next((p for p in path.parents if p.is_file()), None)  # mkdir's "File exists"
+        why = f"{file_in_the_way} is a file, not a folder" if file_in_the_way else _reason(e)
+        raise UserError(f"{path}: cannot write ({why})") from None
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -142,11 +144,24 @@ def torch_load(path: Path, kind: str) -> object:
             ) from None
         raise UserError(f"{path}: not a {kind} (not a file torch.save writes)") from None
     except Exception as e:  # torch raises many kinds for a bad file; all mean the same to a user
+        if not _torch_file_start(path):  # a text or video file: torch's reason is noise ("101")
+            raise UserError(f"{path}: not a {kind} (not a file torch.save writes)") from None
         why = str(e).split(":")[-1].split(".")[0].strip() or type(e).__name__  # torch's own, short
         raise UserError(f"{path}: not a readable {kind} (damaged or cut short: {why})") from None
     if isinstance(obj, dict) and CHECKSUM in obj and obj[CHECKSUM] != checksum(obj):
         raise UserError(f"{path}: damaged: its contents do not match the checksum saved with it")
     return obj
+
+
+def _torch_file_start(path: Path) -> bool:
+    """Whether the file begins as torch.save writes one: a zip archive, or (before torch 1.6) a
+    pickle, whose first byte is the protocol opcode."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4)
+    except OSError:
+        return False
+    return start.startswith(b"PK\x03\x04") or start[:1] == b"\x80"
 
 
 def open_image(path: Path) -> Image.Image:

@@ -23,11 +23,12 @@ from torch import Tensor
 from .backends import PRECISIONS, OrtBackend, TorchBackend, ort_session
 from .color import preserve_color
 from .config import TEMPORAL, FilterSettings
-from .data import find_images
+from .data import find_files
 from .device import pick_device
 from .errors import UserError, failures_listed
 from .export import cached_onnx
 from .files import (
+    IMAGE_EXTENSIONS,
     float_to_uint8,
     open_image,
     pil_to_tensor,
@@ -242,7 +243,8 @@ def save_output(img: Image.Image, dst: Path) -> None:
 
 @dataclass
 class FolderReport:
-    done: int = 0
+    images: int = 0
+    videos: int = 0
     failed: list[str] = field(default_factory=list)
 
 
@@ -254,29 +256,55 @@ def stylize_folder(
     scale: float | None = None,
     overwrite: bool = False,
     console: Console | None = None,
+    frames: int | None = None,
+    temporal: float | None = None,
+    crf: int | None = None,
 ) -> FolderReport:
-    """Every image under `src`, written to the same relative path under `dst`.
+    """Every image and video under `src`, written to the same relative path under `dst` (a video
+    in the container `video.video_suffix` picks).
 
     A bad file is reported and skipped, never fatal: one corrupt photo must not stop a run over
-    thousands. The next image is decoded while the current one runs through the network.
+    thousands. Images come first, the next decoded while the current one runs through the network;
+    then the videos, one at a time (each has its own progress bar, and rich shows one at a time).
     """
+    from .video import VIDEO_EXTENSIONS, stylize_video, video_suffix
+
+    console = console or Console(stderr=True, highlight=False)
     if dst.is_file():
         raise UserError(f"{dst}: is a file; the output of a folder is a folder")
-    if dst.suffix.lower() in Image.registered_extensions():
-        raise UserError(f"{dst}: the output of a folder is a folder, not an image file")
+    if dst.suffix.lower() in Image.registered_extensions() or dst.suffix.lower() in VIDEO_EXTENSIONS:
+        raise UserError(f"{dst}: the output of a folder is a folder, not a file")
     if dst.resolve() == src.resolve():
         raise UserError(f"{dst}: the output folder is the input folder (name another with -o)")
-    # An output folder inside the input folder holds outputs, not photos to stylise again.
-    files = [f for f in find_images(src) if not f.resolve().is_relative_to(dst.resolve())]
-    targets = [dst / f.relative_to(src) for f in files]
-    existing = [t for t in targets if t.exists()]
+
+    def found(extensions: frozenset[str]) -> list[Path]:
+        # An output folder inside the input folder holds outputs, not files to stylise again.
+        return [f for f in find_files(src, extensions) if not f.resolve().is_relative_to(dst.resolve())]
+
+    images, videos = found(IMAGE_EXTENSIONS), found(VIDEO_EXTENSIONS)
+    if not images and not videos:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        raise UserError(f"{src}: no images or videos found (looked for {exts}, in all subfolders)")
+    none = "this folder holds none"
+    no_image, no_video = None if images else none, None if videos else none
+    refuse_unused_options(src, no_image, no_video, max_size, scale, frames, temporal, crf)
+    image_targets = [dst / f.relative_to(src) for f in images]
+    video_targets = [(dst / f.relative_to(src)).with_suffix(video_suffix(f)) for f in videos]
+    sources = dict(zip(video_targets, videos, strict=True))
+    for target, source in zip(image_targets + video_targets, images + videos, strict=True):
+        if sources.setdefault(target, source) != source:  # clip.webm and clip.mp4 both to clip.mp4
+            raise UserError(f"{source} and {sources[target]} would both be written to {target}")
+    existing = [t for t in image_targets + video_targets if t.exists()]
     if existing and not overwrite:
         raise UserError(
             f"{dst}: {len(existing)} output(s) already exist, e.g. {existing[0]} "
             "(use --overwrite to replace them)"
         )
     report = FolderReport()
-    progress = progress_bar("stylize", console or Console(stderr=True), "name")
+
+    def skipped(e: UserError) -> None:
+        report.failed.append(str(e))
+        console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
 
     def read(path: Path) -> Image.Image | UserError:
         try:
@@ -284,20 +312,61 @@ def stylize_folder(
         except UserError as e:
             return e
 
-    with progress, ThreadPoolExecutor(1) as pool:
-        task = progress.add_task("", total=len(files), name="")
-        for path, target, img in zip(files, targets, _prefetch(pool, read, files), strict=True):
-            progress.update(task, name=str(path.relative_to(src)))
-            try:
-                if isinstance(img, UserError):
-                    raise img
-                save_output(_stylize_file(stylizer, img, path), target)
-                report.done += 1
-            except UserError as e:
-                report.failed.append(str(e))
-                progress.console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
-            progress.advance(task)
+    if images:
+        progress = progress_bar("stylize", console, "name")
+        with progress, ThreadPoolExecutor(1) as pool:
+            task = progress.add_task("", total=len(images), name="")
+            for path, target, img in zip(images, image_targets, _prefetch(pool, read, images), strict=True):
+                progress.update(task, name=str(path.relative_to(src)))
+                try:
+                    if isinstance(img, UserError):
+                        raise img
+                    save_output(_stylize_file(stylizer, img, path), target)
+                    report.images += 1
+                except UserError as e:
+                    skipped(e)
+                progress.advance(task)
+    for path, target in zip(videos, video_targets, strict=True):
+        console.print(f"{path.relative_to(src)}:", soft_wrap=True, markup=False)
+        try:
+            steadiness = TEMPORAL if temporal is None else temporal
+            video = stylize_video(stylizer, path, target, overwrite, console, frames, steadiness, crf=crf)
+            if video.damage:
+                raise damaged(path, video)
+            report.videos += 1
+        except UserError as e:
+            skipped(e)
     return report
+
+
+def refuse_unused_options(
+    source: Path,
+    no_image: str | None,
+    no_video: str | None,
+    max_size: int | None,
+    scale: float | None,
+    frames: int | None,
+    temporal: float | None,
+    crf: int | None,
+) -> None:
+    """An option for a kind of file that `source` holds none of is an error, not ignored: the user
+    meant it to do something. no_image, no_video: why that kind's options do nothing here (None:
+    it holds that kind)."""
+    if no_image and (max_size is not None or scale is not None):
+        raise UserError(f"{source}: --max-size and --scale resize images; {no_image}")
+    for option, value, does in (
+        ("--frames", frames, "limits a video's frames"),
+        ("--temporal", temporal, "steadies a video's frames"),
+        ("--crf", crf, "sets a video's H.264 quality"),
+    ):
+        if no_video and value is not None:
+            raise UserError(f"{source}: {option} {does}; {no_video}")
+
+
+def damaged(source: Path, video: Any) -> UserError:
+    """The error for a video stylised only up to its damage (`VideoReport.damage`): the frames
+    before it are written, but the user must hear that the output is short."""
+    return UserError(f"{source}: damaged, stylised up to frame {video.frames} ({video.damage})")
 
 
 def stylize_path(
@@ -312,13 +381,14 @@ def stylize_path(
     temporal: float | None = None,
     crf: int | None = None,
 ) -> Path:
-    """Stylise an image file, every image under a folder, or a video (sound kept); what `fast-nst
-    stylize` does. Returns the output written (default: beside the source, named after the style).
+    """Stylise an image file, a video (sound kept), or every image and video under a folder; what
+    `fast-nst stylize` does. Returns the output written (default: beside the source, named after
+    the style).
 
     Failures are one-line `UserError`s; a folder's bad files are skipped and listed, then raised as
     one error at the end, after every good file is written. max_size / scale resize images, frames,
-    temporal (default TEMPORAL) and crf (default CRF) are for videos; given for the other kind they
-    are an error, not ignored.
+    temporal (default TEMPORAL) and crf (default CRF) are for videos; given for a source that holds
+    none of that kind they are an error, not ignored.
     """
     from .video import is_video_path, stylize_video, video_suffix
 
@@ -330,37 +400,42 @@ def stylize_path(
         raise UserError("--scale and --max-size must be positive")
     folder = source.is_dir()
     is_video = not folder and is_video_path(source)
-    if is_video and (max_size is not None or scale is not None):
-        raise UserError(f"{source}: --max-size and --scale resize images, not videos")
-    if not is_video and frames is not None:
-        raise UserError(f"{source}: --frames limits a video's frames; this is not a video")
-    if not is_video and temporal is not None:
-        raise UserError(f"{source}: --temporal steadies a video's frames; this is not a video")
-    if not is_video and crf is not None:
-        raise UserError(f"{source}: --crf sets a video's H.264 quality; this is not a video")
+    if not folder:
+        no_image, no_video = ("this is a video", None) if is_video else (None, "this is not a video")
+        refuse_unused_options(source, no_image, no_video, max_size, scale, frames, temporal, crf)
+    named = source if source.name else source.resolve()  # "." is named after the folder it is
     suffix = "" if folder else video_suffix(source) if is_video else source.suffix
-    name = f"{source.stem}_{stylizer.style}{suffix}"
+    name = f"{named.stem}_{stylizer.style}{suffix}"
     if out is None:
-        out = source.with_name(name)
+        if not named.name:
+            raise UserError(f"{source}: name the output with -o")
+        out = named.with_name(name)
     elif not folder and Path(out).is_dir():  # like cp: into that folder
         out = Path(out) / name
     out = Path(out)
     if folder:
-        report = stylize_folder(stylizer, source, out, max_size, scale, overwrite, console=console)
-        console.print(f"{report.done} image(s) written to {out}", soft_wrap=True, markup=False)
+        report = stylize_folder(
+            stylizer, source, out, max_size, scale, overwrite, console, frames, temporal, crf
+        )
+        console.print(
+            f"{report.images} image(s) and {report.videos} video(s) written to {out}",
+            soft_wrap=True,
+            markup=False,
+        )
         if report.failed:
-            total = report.done + len(report.failed)
-            raise failures_listed(console, report.failed, f"{len(report.failed)} of {total} images failed")
+            total = report.images + report.videos + len(report.failed)
+            raise failures_listed(console, report.failed, f"{len(report.failed)} of {total} files failed")
     elif is_video:
         steadiness = TEMPORAL if temporal is None else temporal
         video = stylize_video(stylizer, source, out, overwrite, console, frames, steadiness, crf=crf)
         console.print(
-            f"{out}: {video.frames} frames at {video.fps:g} fps, audio {video.audio}",
+            f"{out}: {video.frames} frame{'s' * (video.frames != 1)} at {video.fps:g} fps, "
+            f"audio {video.audio}",
             soft_wrap=True,
             markup=False,
         )
         if video.damage:
-            raise UserError(f"{source}: damaged, stylised up to frame {video.frames} ({video.damage})")
+            raise damaged(source, video)
     else:
         stylize_image_file(stylizer, source, out, max_size, scale, overwrite)
         console.print(f"{out}: written", soft_wrap=True, markup=False)

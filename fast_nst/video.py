@@ -89,6 +89,14 @@ def frame_count(path: Path) -> int | None:
     return None
 
 
+def short_of_header(frames: int, announced: int | None) -> str | None:
+    """Why a video that gave `frames` frames is damaged, if it is: a truncated file often just
+    ends early, with no decoding error, short of what its header announces."""
+    if announced and frames < 0.98 * announced:
+        return f"only {frames} of the {announced} frames its header announces"
+    return None
+
+
 def _h264_encoder() -> str:
     for name in ("libx264", "h264", "libopenh264"):
         if name in av.codecs_available:
@@ -237,7 +245,11 @@ def _transcode(
                     vout.width, vout.height = w - w % 2, h - h % 2
                     for audio in early_audio:
                         stylized.put(audio)
-                for out in _stylize_frames(stylizer, batch, vout.width, vout.height, steady):
+                try:
+                    outs = _stylize_frames(stylizer, batch, vout.width, vout.height, steady)
+                except UserError as e:  # the runtime's errors name the frame's size, not the file
+                    raise UserError(f"{src}: {e}") from None
+                for out in outs:
                     stylized.put(("video", out))
                 frames += len(batch)
                 batch.clear()
@@ -269,8 +281,8 @@ def _transcode(
         raise error
     if frames == 0:
         raise UserError(f"{src}: no video frame could be decoded")
-    if not damage and total and frames < 0.98 * total:  # truncated files often just end early
-        damage.append(f"only {frames} of the {total} frames its header announces")
+    if not damage and (why := short_of_header(frames, total)):
+        damage.append(why)
     return VideoReport(frames, float(rate), audio_mode, damage[0] if damage else None)
 
 

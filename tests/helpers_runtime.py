@@ -23,8 +23,11 @@ def make_model(path: Path, width: int = 16) -> Path:
     return path
 
 
-def make_clip(path: Path, fmt: str, audio_codec: str, frames: int = 12, size=(96, 64), fps: int = 10) -> Path:
-    """A short H.264 clip of a moving photo, with a 440 Hz tone as its sound track."""
+def make_clip(
+    path: Path, fmt: str, audio_codec: str, frames: int = 12, size=(96, 64), fps: int = 10, step: int = 4
+) -> Path:
+    """A short H.264 clip of a photo moving by `step` px a frame (0: a still shot), with a 440 Hz
+    tone as its sound track."""
     from PIL import Image
 
     photo = np.asarray(
@@ -36,7 +39,7 @@ def make_clip(path: Path, fmt: str, audio_codec: str, frames: int = 12, size=(96
         audio = c.add_stream(audio_codec, rate=16000)
         audio.layout = "mono"
         for i in range(frames):
-            crop = np.ascontiguousarray(photo[i * 4 : i * 4 + size[1], i * 4 : i * 4 + size[0]])
+            crop = np.ascontiguousarray(photo[i * step : i * step + size[1], i * step : i * step + size[0]])
             c.mux(video.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
         t = np.arange(16000 * frames // fps) / 16000
         tone = av.AudioFrame.from_ndarray(

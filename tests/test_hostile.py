@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -80,7 +82,7 @@ def test_images_too_small_for_the_network_are_one_error_and_skipped_in_folders(p
     result = run_cli("stylize", str(folder), "--style", "mosaic_light", "--backend", backend,
                      "-o", str(tmp_path / "out"))  # fmt: skip
     assert (tmp_path / "out" / "b_photo.jpg").is_file() and not (tmp_path / "out" / "a_sliver.png").exists()
-    assert_one_line_error(result, "1 of 2 images failed")
+    assert_one_line_error(result, "1 of 2 files failed")
     assert "a_sliver.png: a 4x40 image is too small to stylise" in result.stderr
     single = run_cli("stylize", str(folder / "a_sliver.png"), "--style", "mosaic_light",
                      "-o", str(tmp_path / "x.png"))  # fmt: skip
@@ -100,12 +102,17 @@ def test_a_damaged_onnx_cache_file_is_made_anew(photo):
     assert torch.equal(again(x), first(x))
 
 
-@pytest.mark.parametrize("content", [b"\x00\x01 random bytes" * 300, "jpeg"], ids=["random-bytes", "a-jpeg"])
+@pytest.mark.parametrize(
+    "content",
+    [b"\x00\x01 random bytes" * 300, "jpeg", b"hello, a text file\n"],
+    ids=["random-bytes", "a-jpeg", "text"],
+)
 def test_a_file_that_is_not_a_model_is_not_called_an_attack(photo, tmp_path, content):
+    """Nor given torch's reason, which for a text file was "101" (a KeyError)."""
     bad = tmp_path / "style.pt"
     bad.write_bytes(photo.read_bytes() if content == "jpeg" else content)
     result = run_cli("stylize", str(bad), str(photo), "-o", str(tmp_path / "out.jpg"))
-    assert_one_line_error(result, "style.pt: not a PyTorch model file")
+    assert_one_line_error(result, "style.pt: not a PyTorch model file (not a file torch.save writes)")
     assert "refused" not in result.stderr
     train = run_cli("train", "--resume", str(bad))
     assert_one_line_error(train, "style.pt: not a checkpoint")
@@ -188,7 +195,7 @@ def test_an_output_folder_inside_the_input_is_not_stylised_again(photo, tmp_path
             "stylize", str(src), "--style", "mosaic_light", "-o", str(src / "out"), "--overwrite"
         )
         assert result.returncode == 0, result.stderr
-        assert "2 image(s) written" in result.stderr
+        assert "2 image(s) and 0 video(s) written" in result.stderr
     assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.jpg")) == [
         "a.jpg", "b.jpg", "out/a.jpg", "out/b.jpg"]  # fmt: skip
 
@@ -324,16 +331,61 @@ def test_outputs_go_where_a_user_would_expect_or_are_one_line(photo, tmp_path):
         stylize_path(stylizer, folder, tmp_path / "out.jpg")  # it made a folder named out.jpg
     with pytest.raises(UserError, match=r"a\.jpg: --frames limits a video's frames"):
         stylize_path(stylizer, folder / "a.jpg", frames=2)
-    with pytest.raises(UserError, match=r"photos: --temporal steadies a video's frames"):
+    with pytest.raises(UserError, match=r"photos: --temporal steadies a video's .*; this folder holds none"):
         stylize_path(stylizer, folder, tmp_path / "styled", temporal=0.5)
     (tmp_path / "a_file").write_text("a user's file")
     with pytest.raises(UserError, match="a_file: is a file; the output of a folder is a folder"):
         stylize_path(stylizer, folder, tmp_path / "a_file")
     clip = make_clip(tmp_path / "clip.webm", "matroska", "pcm_s16le", frames=2)
-    with pytest.raises(UserError, match=r"clip\.webm: --max-size and --scale resize images, not videos"):
+    with pytest.raises(UserError, match=r"clip\.webm: --max-size and --scale resize images; this is a video"):
         stylize_path(stylizer, clip, max_size=64)
     assert stylize_path(stylizer, clip) == tmp_path / "clip_mosaic_light.mp4"
     assert (tmp_path / "clip_mosaic_light.mp4").is_file()
+
+
+def test_a_folder_s_videos_are_stylised_with_its_images_and_a_bad_one_is_listed(photo, tmp_path):
+    """A folder's videos were passed over without a word (only its images were stylised): now
+    each is written in the output folder's tree, a damaged one is skipped and listed at the end,
+    and the video options apply to them."""
+    stylizer = Stylizer.load("mosaic_light")
+    folder = tmp_path / "mix"
+    (folder / "sub").mkdir(parents=True)
+    Image.open(photo).resize((64, 48)).save(folder / "a.jpg")
+    make_clip(folder / "sub" / "clip.webm", "matroska", "pcm_s16le", frames=6)
+    (folder / "junk.mp4").write_text("not a video")
+    with pytest.raises(UserError, match="1 of 3 files failed"):
+        stylize_path(stylizer, folder, tmp_path / "out", frames=4, temporal=0.5)
+    assert (tmp_path / "out" / "a.jpg").is_file() and not (tmp_path / "out" / "junk.mp4").exists()
+    with av.open(str(tmp_path / "out" / "sub" / "clip.mp4")) as written:  # a .webm's output: .mp4
+        assert sum(1 for _ in written.decode(video=0)) == 4
+    with pytest.raises(UserError, match=r"out\.mp4: the output of a folder is a folder"):
+        stylize_path(stylizer, folder, tmp_path / "out.mp4")  # it made a folder named out.mp4
+    make_clip(folder / "sub" / "clip.mp4", "mp4", "aac", frames=2)
+    with pytest.raises(UserError, match=r"clip\.(mp4|webm) and .*clip\.(mp4|webm) would both be written to"):
+        stylize_path(stylizer, folder, tmp_path / "out2")
+    (folder / "sub" / "clip.mp4").unlink()
+    (folder / "a.jpg").unlink()
+    with pytest.raises(UserError, match="mix: --max-size and --scale resize images; this folder holds none"):
+        stylize_path(stylizer, folder, tmp_path / "out3", max_size=64)
+
+
+def test_the_current_folder_as_the_source_is_named_after_itself(photo, tmp_path, monkeypatch):
+    """`fast-nst stylize .` was a traceback ("PosixPath('.') has an empty name")."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(photo).resize((64, 48)).save(folder / "a.jpg")
+    monkeypatch.chdir(folder)
+    assert stylize_path(Stylizer.load("mosaic_light"), Path(".")) == tmp_path / "photos_mosaic_light"
+    assert (tmp_path / "photos_mosaic_light" / "a.jpg").is_file()
+
+
+def test_a_file_where_the_output_s_folder_should_be_is_named(photo, tmp_path):
+    """mkdir's reason was "File exists", which says nothing of the file in the way."""
+    (tmp_path / "notes.txt").write_text("a user's file")
+    out = tmp_path / "notes.txt" / "o.jpg"
+    result = run_cli("stylize", str(photo), "--style", "mosaic_light", "-o", str(out))
+    assert_one_line_error(result, "o.jpg: cannot write", "notes.txt is a file, not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "a user's file"
 
 
 def test_an_overlap_over_half_the_tile_is_one_line_and_the_default_fits_a_small_tile(photo, tmp_path):

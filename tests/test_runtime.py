@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli, shared_path
-from helpers_runtime import make_model
+from helpers_runtime import make_clip, make_model
 from PIL import Image
 
 from fast_nst import runtime
@@ -161,7 +161,8 @@ def _fixed(proto: onnx.ModelProto, dims: dict[int, int]) -> onnx.ModelProto:
 
 def test_onnx_with_a_fixed_batch_or_size_runs_or_says_why(model_file, tmp_path, photo):
     """A batch fixed at 1 runs any number of images; a fixed 64x64 runs 64x64 images and names
-    the size for any other (it used to crash with a traceback)."""
+    the size for any other (it used to crash with a traceback), and a video's file (it named
+    neither, and told to resize the image)."""
     from fast_nst.export import export_onnx
 
     proto = onnx.load(export_onnx(model_file, tmp_path / "m.onnx").path)
@@ -176,7 +177,11 @@ def test_onnx_with_a_fixed_batch_or_size_runs_or_says_why(model_file, tmp_path, 
     )
     assert np.abs(Stylizer.load(tmp_path / "64.onnx")(frames).astype(int) - expected).max() <= 1
     result = run_cli("stylize", str(tmp_path / "64.onnx"), str(photo), "-o", str(tmp_path / "o.png"))
-    assert_one_line_error(result, "chicago.jpg: the model takes 64x64 images only", "not 384x256")
+    assert_one_line_error(result, "chicago.jpg: the model takes 64x64 only", "not 384x256")
+    clip = make_clip(tmp_path / "clip.mp4", "mp4", "aac", frames=4)  # 96x64
+    result = run_cli("stylize", str(tmp_path / "64.onnx"), str(clip), "-o", str(tmp_path / "o.mp4"))
+    assert_one_line_error(result, "clip.mp4: the model takes 64x64 only", "not 96x64", "without --size")
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_onnx_with_a_grey_or_bigger_output_is_refused(tmp_path, photo):

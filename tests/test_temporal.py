@@ -7,14 +7,17 @@ import itertools
 import json
 from functools import partial
 
+import av
 import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import ASSETS, assert_one_line_error, run_cli, shared_path
+from helpers_runtime import make_clip
 from PIL import Image
 
 from fast_nst.config import TEMPORAL, FilterSettings
+from fast_nst.errors import UserError
 from fast_nst.evaluate import evaluate_video
 from fast_nst.losses import Shake
 from fast_nst.runtime import Stylizer
@@ -137,6 +140,7 @@ def test_a_film_against_itself_has_temporal_error_one():
     assert report["temporal_error"] == pytest.approx(1.0)
     assert report["frames"] == 241 and report["pairs"] >= 200  # a few cuts are left out
     assert 0.5 < report["original_warp_error"] < 10
+    assert "note" not in report
 
 
 @pytest.fixture(scope="module")
@@ -376,6 +380,41 @@ def test_evaluate_video_prints_the_figures_and_refuses_a_longer_stylised_video(c
         "more frames than",
     )
     assert_one_line_error(run_cli("evaluate", "--video", film, "missing.mp4"), "missing.mp4")
+
+
+def test_evaluate_video_names_the_file_at_fault_and_what_is_wrong(clips, tmp_path):
+    """A stylised video cut short (its index first, so it still opens) was measured on what was
+    left as if whole; a one-frame one blamed the original; another shape was said to miss "the
+    content image's shape" at the evaluation size; --metric was ignored; a still original made a
+    ratio of noise (Big Buck Bunny's black start: 79) without a word."""
+    film, blended = clips["film"], clips["blended"]
+    with (
+        av.open(str(blended)) as src,
+        av.open(str(tmp_path / "fs.mp4"), "w", options={"movflags": "faststart"}) as out,
+    ):
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = (tmp_path / "fs.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=r"cut\.mp4: damaged \(only \d+ of the 16 frames"):
+        evaluate_video(film, tmp_path / "cut.mp4", size=128)
+    stylize_video(Stylizer.load("mosaic_light"), film, tmp_path / "one.mp4", max_frames=1)
+    with pytest.raises(UserError, match=r"one\.mp4: one frame"):
+        evaluate_video(film, tmp_path / "one.mp4", size=128)
+    square = make_clip(tmp_path / "square.mp4", "mp4", "aac", frames=3, size=(64, 64))
+    with pytest.raises(
+        UserError, match=r"square\.mp4: 64x64 does not have the shape of .*chaplin\.mp4's frames \(640x360\)"
+    ):
+        evaluate_video(film, square, size=128)
+    assert_one_line_error(
+        run_cli("evaluate", "--video", str(film), str(blended), "--metric", "gap"), "--metric"
+    )
+    still = make_clip(tmp_path / "still.mp4", "mp4", "aac", frames=4, step=0)
+    report = evaluate_video(still, still, size=128)
+    assert report["original_warp_error"] < 0.25 and "hardly changes" in report["note"]
 
 
 def test_the_shake_error_is_zero_for_a_network_that_follows_the_photo_and_not_for_one_that_paints_over_it(

@@ -159,6 +159,14 @@ def test_the_web_app_is_refused_over_an_existing_folder_and_without_its_runtime(
     with pytest.raises(UserError, match="no ONNX Runtime Web files here"):
         build_site(tmp_path / "other", ["mosaic"], tmp_path)
     assert not (tmp_path / "other").exists()
+    # --overwrite replaced a user's folder whole, the model being exported included.
+    (tmp_path / "site" / "precious.txt").write_text("a user's file")
+    with pytest.raises(UserError, match="site: not an app this command wrote"):
+        build_site(tmp_path / "site", ["mosaic"], ORT_WEB, overwrite=True)
+    (tmp_path / "notes.txt").write_text("a user's file")
+    with pytest.raises(UserError, match=r"notes\.txt: not an app this command wrote"):
+        build_site(tmp_path / "notes.txt", ["mosaic"], ORT_WEB, overwrite=True)
+    assert (tmp_path / "site" / "precious.txt").is_file() and (tmp_path / "notes.txt").is_file()
 
 
 def test_export_web_writes_a_static_folder_with_the_chosen_styles(tmp_path):

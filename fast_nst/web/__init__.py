@@ -125,6 +125,17 @@ def _style(ref: str) -> _Style:
 FIRST_STYLE = "mosaic_fast"
 
 
+def _an_app(folder: Path) -> bool:
+    """Whether `folder` holds what `build_site` writes and nothing else (no user's files, no model
+    being exported)."""
+    return folder.is_dir() and {p.name for p in folder.iterdir()} <= {
+        *PAGE_FILES,
+        "ort",
+        "models",
+        "styles.json",
+    }
+
+
 def build_site(
     out: Path, styles: Sequence[str] = (), ort_web: Path | None = None, overwrite: bool = False
 ) -> Site:
@@ -133,6 +144,8 @@ def build_site(
     made and an existing folder is replaced only with `overwrite`."""
     out = Path(out)
     refuse_to_replace(out, overwrite)
+    if out.exists() and not _an_app(out):  # --overwrite replaced whatever was there, a user's folder
+        raise UserError(f"{out}: not an app this command wrote; --overwrite replaces only such a folder")
     chosen = [_style(ref) for ref in (styles or sorted(builtin_styles(), key=lambda n: n != FIRST_STYLE))]
     names = [s.name for s in chosen]
     if len(set(names)) < len(names):

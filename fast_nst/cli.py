@@ -513,7 +513,13 @@ def export(
         ),
     ] = None,
     ort_web: OrtWebOption = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing file, or with --web an app folder it wrote (never another folder).",
+        ),
+    ] = False,
 ) -> None:
     """Export to ONNX (opset 18, any batch and image size) and check it against PyTorch.
 

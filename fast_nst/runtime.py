@@ -277,11 +277,16 @@ def stylize_folder(
     if dst.resolve() == src.resolve():
         raise UserError(f"{dst}: the output folder is the input folder (name another with -o)")
 
-    def found(extensions: frozenset[str]) -> list[Path]:
-        # An output folder inside the input folder holds outputs, not files to stylise again.
-        return [f for f in find_files(src, extensions) if not f.resolve().is_relative_to(dst.resolve())]
-
-    images, videos = found(IMAGE_EXTENSIONS), found(VIDEO_EXTENSIONS)
+    # One walk for both kinds. An output folder inside the input folder holds outputs, not files to
+    # stylise again.
+    outputs = dst.resolve()
+    files = [
+        f
+        for f in find_files(src, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+        if not f.resolve().is_relative_to(outputs)
+    ]
+    videos = [f for f in files if f.suffix.lower() in VIDEO_EXTENSIONS]
+    images = [f for f in files if f.suffix.lower() not in VIDEO_EXTENSIONS]
     if not images and not videos:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
         raise UserError(f"{src}: no images or videos found (looked for {exts}, in all subfolders)")
@@ -290,10 +295,10 @@ def stylize_folder(
     refuse_unused_options(src, no_image, no_video, max_size, scale, frames, temporal, crf)
     image_targets = [dst / f.relative_to(src) for f in images]
     video_targets = [(dst / f.relative_to(src)).with_suffix(video_suffix(f)) for f in videos]
-    sources = dict(zip(video_targets, videos, strict=True))
-    for target, source in zip(image_targets + video_targets, images + videos, strict=True):
-        if sources.setdefault(target, source) != source:  # clip.webm and clip.mp4 both to clip.mp4
-            raise UserError(f"{source} and {sources[target]} would both be written to {target}")
+    last = dict(zip(video_targets, videos, strict=True))  # the last source of each target
+    for target, source in zip(video_targets, videos, strict=True):
+        if last[target] != source:  # clip.webm and clip.mp4 both to clip.mp4
+            raise UserError(f"{source} and {last[target]} would both be written to {target}")
     existing = [t for t in image_targets + video_targets if t.exists()]
     if existing and not overwrite:
         raise UserError(
@@ -326,10 +331,10 @@ def stylize_folder(
                 except UserError as e:
                     skipped(e)
                 progress.advance(task)
+    steadiness = TEMPORAL if temporal is None else temporal
     for path, target in zip(videos, video_targets, strict=True):
         console.print(f"{path.relative_to(src)}:", soft_wrap=True, markup=False)
         try:
-            steadiness = TEMPORAL if temporal is None else temporal
             video = stylize_video(stylizer, path, target, overwrite, console, frames, steadiness, crf=crf)
             if video.damage:
                 raise damaged(path, video)

@@ -37,6 +37,7 @@ ORT_WEB_SHA512 = "q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL0
 # What the page loads: the API module, and the WebAssembly runtime (SIMD; threads where allowed).
 ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 PAGE_FILES = ("index.html", "app.mjs")
+APP_ENTRIES = {*PAGE_FILES, "ort", "models", "styles.json"}  # all that an app folder holds
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,7 @@ FIRST_STYLE = "mosaic_fast"
 def _an_app(folder: Path) -> bool:
     """Whether `folder` holds what `build_site` writes and nothing else (no user's files, no model
     being exported)."""
-    return folder.is_dir() and {p.name for p in folder.iterdir()} <= {
-        *PAGE_FILES,
-        "ort",
-        "models",
-        "styles.json",
-    }
+    return folder.is_dir() and {p.name for p in folder.iterdir()} <= APP_ENTRIES
 
 
 def build_site(
